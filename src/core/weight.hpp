@@ -1,0 +1,31 @@
+// A matrix (or stack of matrices, for experts) of `rows` rows of `cols` elements,
+// row-major, in any tensor type. Zero-copy: data points into the mapped file or
+// into storage the model owns.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+
+#include "core/dtype.hpp"
+
+namespace dsm {
+
+struct Weight {
+    DType type = DType::F32;
+    int64_t cols = 0, rows = 0, n_mat = 1;
+    const uint8_t* data = nullptr;
+    size_t row_stride = 0;  // bytes per row
+    size_t mat_stride = 0;  // bytes between stacked matrices (0: rows * row_stride)
+
+    bool empty() const { return data == nullptr; }
+    const uint8_t* row(int64_t r) const { return data + size_t(r) * row_stride; }
+    // Matrix e of a stacked [n_mat][rows][cols] tensor.
+    Weight matrix(int64_t e) const {
+        Weight w = *this;
+        w.n_mat = 1;
+        w.data = data + size_t(e) * (mat_stride ? mat_stride : size_t(rows) * row_stride);
+        w.mat_stride = 0;
+        return w;
+    }
+};
+
+}  // namespace dsm

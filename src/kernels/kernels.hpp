@@ -1,0 +1,59 @@
+// The one dispatch point for compute kernels. A KernelTable holds function pointers
+// for one instruction set; active() picks the best table this CPU supports at
+// start-up (overridable with DSM_KERNELS=scalar|avx2|avx512|neon|... or force()).
+// Every table computes the same function as the scalar table, to float rounding.
+#pragma once
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "core/dtype.hpp"
+
+namespace dsm::kernels {
+
+// The activation type a weight type's dot product consumes: activations are
+// converted to it once per row before the dot products (llama.cpp does the same,
+// which is why our quantized results match its goldens).
+//   F32 -> F32, F16 -> F16, BF16 -> BF16,
+//   Q4_0, Q5_0, Q8_0 -> Q8_0;  Q4_1, Q5_1 -> Q8_1;  Q2_K..Q6_K -> Q8_K.
+// Throws dsm::Error for a type that has no dot product (I8, Q8_K, ...).
+DType activation_type(DType weight);
+
+// *out = dot(w_row, x_row) over n elements; w_row is in the weight type, x_row in
+// activation_type(weight type).
+using VecDotFn = void (*)(int64_t n, float* out, const void* w_row, const void* x_row);
+// Converts n floats to an activation type (Q8_0, Q8_1, Q8_K, F16, BF16, F32).
+using FromFloatFn = void (*)(const float* x, void* y, int64_t n);
+
+constexpr int kMaxTypeId = 31;
+
+struct KernelTable {
+    std::string_view isa;                 // "scalar", "avx2", "avx512", "neon", ...
+    VecDotFn vec_dot[kMaxTypeId]{};       // indexed by weight type id; null = unsupported
+    FromFloatFn from_float[kMaxTypeId]{}; // indexed by activation type id
+};
+
+const KernelTable& scalar_table();
+// The table in use. Thread-safe after first call.
+const KernelTable& active();
+// Forces a table by name ("scalar", "avx2", ...; "auto" = the best one); returns
+// false if the name is unknown or this CPU lacks it.
+bool force(std::string_view isa);
+
+// Names of the tables this CPU can run, best first (the last is "scalar").
+std::vector<std::string_view> available();
+// The table for isa as active() would use it (entries the ISA does not provide
+// are taken from the scalar table); nullptr if unknown or unsupported here.
+const KernelTable* find(std::string_view isa);
+
+// CPU features the tables depend on, detected once. Each flag means that every
+// extension the matching source files are compiled with is present.
+struct CpuFeatures {
+    bool avx2 = false;     // AVX2 + FMA + F16C                      (*_avx2.cpp)
+    bool avx512 = false;   // AVX-512 F/BW/VL/DQ/VNNI/BF16 + avx2    (*_avx512.cpp)
+    bool dotprod = false;  // ARMv8.2 dot product + fp16 arithmetic  (*_dotprod.cpp)
+    bool i8mm = false;     // + int8 matrix multiply                 (*_i8mm.cpp)
+};
+const CpuFeatures& cpu_features();
+
+}  // namespace dsm::kernels

@@ -1,0 +1,52 @@
+#include "kernels/matmul.hpp"
+
+#include <algorithm>
+#include <cstring>
+
+#include "kernels/kernels.hpp"
+
+namespace dsm::kernels {
+
+void matmul(const Weight& w, const float* x, int64_t x_stride, int64_t n_tokens, float* y, int64_t y_stride,
+            ThreadPool& pool, std::vector<uint8_t>& scratch) {
+    const KernelTable& kt = active();
+    const DType act = activation_type(w.type);
+    const VecDotFn dot = kt.vec_dot[uint32_t(w.type)];
+    const FromFloatFn convert = kt.from_float[uint32_t(act)];
+    const size_t x_row_bytes = row_bytes(act, w.cols);
+
+    const uint8_t* xq;
+    if (act == DType::F32) {
+        xq = reinterpret_cast<const uint8_t*>(x);
+    } else {
+        scratch.resize(x_row_bytes * size_t(n_tokens));
+        uint8_t* dst = scratch.data();
+        if (n_tokens >= 4) {
+            pool.parallel_for(n_tokens, [&](int64_t t, int) { convert(x + t * x_stride, dst + size_t(t) * x_row_bytes, w.cols); });
+        } else {
+            for (int64_t t = 0; t < n_tokens; ++t) convert(x + t * x_stride, dst + size_t(t) * x_row_bytes, w.cols);
+        }
+        xq = dst;
+    }
+    const size_t xq_stride = act == DType::F32 ? size_t(x_stride) * 4 : x_row_bytes;
+
+    // Tiles of rows x tokens: a weight row is read once per token tile while the
+    // tile's activations stay in cache. Enough tiles to balance the threads.
+    const int64_t token_tile = std::min<int64_t>(n_tokens, 64);
+    const int64_t n_token_tiles = (n_tokens + token_tile - 1) / token_tile;
+    const int64_t want_tasks = int64_t(pool.size()) * 8;
+    int64_t row_tile = std::max<int64_t>(1, (w.rows * n_token_tiles + want_tasks - 1) / want_tasks);
+    row_tile = std::min<int64_t>(std::max<int64_t>(row_tile, 4), 256);
+    const int64_t n_row_tiles = (w.rows + row_tile - 1) / row_tile;
+
+    pool.parallel_for(n_row_tiles * n_token_tiles, [&](int64_t task, int) {
+        const int64_t r0 = (task % n_row_tiles) * row_tile, r1 = std::min(w.rows, r0 + row_tile);
+        const int64_t t0 = (task / n_row_tiles) * token_tile, t1 = std::min(n_tokens, t0 + token_tile);
+        for (int64_t r = r0; r < r1; ++r) {
+            const uint8_t* wr = w.row(r);
+            for (int64_t t = t0; t < t1; ++t) dot(w.cols, y + t * y_stride + r, wr, xq + size_t(t) * xq_stride);
+        }
+    });
+}
+
+}  // namespace dsm::kernels

@@ -1,0 +1,17 @@
+// Matrix products of weights (any tensor type) with float activations, threaded.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "core/thread_pool.hpp"
+#include "core/weight.hpp"
+
+namespace dsm::kernels {
+
+// y[t * y_stride + r] = dot(W row r, x[t * x_stride .. + W.cols]) for r < W.rows,
+// t < n_tokens. Activations are converted once to the weight type's activation type
+// (see activation_type) in `scratch`, then every (row, token) pair is one vec_dot.
+void matmul(const Weight& w, const float* x, int64_t x_stride, int64_t n_tokens, float* y, int64_t y_stride,
+            ThreadPool& pool, std::vector<uint8_t>& scratch);
+
+}  // namespace dsm::kernels

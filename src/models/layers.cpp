@@ -1,0 +1,90 @@
+#include "models/layers.hpp"
+
+#include <algorithm>
+#include <cmath>
+
+namespace dsm {
+
+void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; ++i) sum += double(x[i]) * double(x[i]);
+    const float mean = float(sum / double(n));
+    const float scale = 1.0f / std::sqrt(mean + eps);
+    if (w) {
+        for (int64_t i = 0; i < n; ++i) y[i] = (x[i] * scale) * w[i];
+    } else {
+        for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale;
+    }
+}
+
+namespace {
+// Dimension index below which YaRN keeps extrapolated (unscaled) frequencies.
+float yarn_corr_dim(int n_dims, int n_ctx_orig, float n_rot, float base) {
+    return float(n_dims) * std::log(float(n_ctx_orig) / (n_rot * 2.0f * float(M_PI))) / (2.0f * std::log(base));
+}
+}  // namespace
+
+RopeTable::RopeTable(const RopeParams& p) : p_(p), n_rot_(p.n_rot) {
+    theta_scale_ = std::pow(p.freq_base, -2.0f / float(n_rot_));
+    mscale_ = p.yarn_attn_factor;
+    if (p.yarn && p.yarn_ext_factor != 0.0f) {
+        const float lo = std::floor(yarn_corr_dim(n_rot_, p.yarn_orig_ctx, p.yarn_beta_fast, p.freq_base));
+        const float hi = std::ceil(yarn_corr_dim(n_rot_, p.yarn_orig_ctx, p.yarn_beta_slow, p.freq_base));
+        corr_low_ = std::max(0.0f, lo);
+        corr_high_ = std::min(float(n_rot_ - 1), hi);
+        mscale_ *= 1.0f + 0.1f * std::log(1.0f / p.freq_scale);
+    }
+}
+
+void RopeTable::angles(int64_t pos, float* cos_out, float* sin_out) const {
+    // The angle is built by repeated multiplication in float, as ggml does, so
+    // rounding matches the reference implementation.
+    float theta_extrap = float(pos);
+    for (int i = 0; i < n_rot_ / 2; ++i) {
+        const float theta_interp = p_.freq_scale * theta_extrap;
+        float theta = theta_interp;
+        if (p_.yarn && p_.yarn_ext_factor != 0.0f) {
+            const float y = (float(i) - corr_low_) / std::max(0.001f, corr_high_ - corr_low_);
+            const float ramp = (1.0f - std::min(1.0f, std::max(0.0f, y))) * p_.yarn_ext_factor;
+            theta = theta_interp * (1.0f - ramp) + theta_extrap * ramp;
+        }
+        cos_out[i] = std::cos(theta) * mscale_;
+        sin_out[i] = std::sin(theta) * mscale_;
+        theta_extrap *= theta_scale_;
+    }
+}
+
+void rope_rotate(float* x, int n_rot, RopePairing pairing, const float* cos, const float* sin) {
+    const int half = n_rot / 2;
+    for (int i = 0; i < half; ++i) {
+        const int a = pairing == RopePairing::Adjacent ? 2 * i : i;
+        const int b = pairing == RopePairing::Adjacent ? 2 * i + 1 : i + half;
+        const float x0 = x[a], x1 = x[b];
+        x[a] = x0 * cos[i] - x1 * sin[i];
+        x[b] = x0 * sin[i] + x1 * cos[i];
+    }
+}
+
+void softmax(float* x, int64_t n, float scale) {
+    float mx = -INFINITY;
+    for (int64_t i = 0; i < n; ++i) {
+        x[i] *= scale;
+        mx = std::max(mx, x[i]);
+    }
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+        x[i] = std::exp(x[i] - mx);
+        sum += x[i];
+    }
+    const float inv = float(1.0 / sum);
+    for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void swiglu(float* gate, const float* up, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) {
+        const float g = gate[i];
+        gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+    }
+}
+
+}  // namespace dsm

@@ -1,0 +1,63 @@
+// The decoder-only transformer shared by every supported architecture:
+//
+//   x = embed(tokens)
+//   for each layer:  x += attention(rms_norm(x))      GQA (llama, qwen2, deepseek) or MLA (deepseek2)
+//                    x += feed_forward(rms_norm(x))   dense SwiGLU, or mixture of experts
+//   logits = output(rms_norm(x))
+//
+// forward() processes a batch of consecutive tokens appended to a KV cache.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "core/thread_pool.hpp"
+#include "models/hparams.hpp"
+#include "models/layers.hpp"
+#include "models/weights.hpp"
+
+namespace dsm {
+
+class KvCache;
+
+// How MLA attention is computed. Both give the same result to float rounding;
+// the absorbed form never expands the latent cache into per-head keys and values.
+enum class MlaMode { Auto, Absorbed, Decompressed };
+
+// Scratch buffers reused across forward calls (one per context).
+struct Workspace {
+    std::vector<float> x, h, q, k, v, attn, ffn_a, ffn_b, tmp, latent, router;
+    std::vector<std::vector<float>> per_thread;
+    std::vector<uint8_t> act;  // quantized activations for matmul
+};
+
+class Transformer {
+public:
+    Transformer(HParams hp, ModelWeights w);
+
+    const HParams& hparams() const { return hp_; }
+    const ModelWeights& weights() const { return w_; }
+
+    // Runs tokens[0..n) at positions pos0..pos0+n-1 (the cache must hold pos0 tokens).
+    // Writes n rows of n_vocab logits into `logits` if it is not null, else only the
+    // last row into `last_logits` (if not null).
+    void forward(const int32_t* tokens, int64_t n, int64_t pos0, KvCache& cache, Workspace& ws, ThreadPool& pool,
+                 float* logits, float* last_logits, MlaMode mla_mode = MlaMode::Auto) const;
+
+private:
+    void attention_gqa(int64_t il, const float* h, int64_t n, int64_t pos0, KvCache& cache, Workspace& ws,
+                       ThreadPool& pool, float* out) const;
+    void attention_mla(int64_t il, const float* h, int64_t n, int64_t pos0, KvCache& cache, Workspace& ws,
+                       ThreadPool& pool, float* out, MlaMode mode) const;
+    void feed_forward(const Weight& gate, const Weight& up, const Weight& down, const float* h, int64_t n, float* out,
+                      Workspace& ws, ThreadPool& pool) const;
+    void moe(int64_t il, const float* h, int64_t n, float* out, Workspace& ws, ThreadPool& pool) const;
+    // Picks experts and their weights for one token from the router's scores.
+    void route(const LayerWeights& L, const float* logits, int32_t* chosen, float* weights) const;
+
+    HParams hp_;
+    ModelWeights w_;
+    RopeTable rope_;
+};
+
+}  // namespace dsm

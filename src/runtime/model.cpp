@@ -1,0 +1,87 @@
+#include <algorithm>
+
+#include "core/error.hpp"
+#include "runtime/engine.hpp"
+
+namespace dsm {
+
+std::shared_ptr<Model> Model::load(const std::string& path, const LoadOptions& options) {
+    auto file = gguf::File::open(path);
+    return std::make_shared<EngineModel>(std::move(file), options);
+}
+
+EngineModel::EngineModel(std::unique_ptr<gguf::File> file, const LoadOptions& options) : file_(std::move(file)) {
+    if (options.prefetch) file_->mapping().prefetch();
+    if (options.lock_memory) file_->mapping().lock();
+    HParams hp = HParams::from_gguf(*file_);
+    ModelWeights w = ModelWeights::load(*file_, hp);
+    if (file_->find("tokenizer.ggml.model")) {
+        tokenizer_ = Tokenizer::from_vocab(vocab_from_gguf(*file_));
+        if (tokenizer_->n_vocab() > hp.n_vocab)
+            throw Error(file_->path() + ": tokenizer has " + std::to_string(tokenizer_->n_vocab()) +
+                        " tokens but token_embd.weight only " + std::to_string(hp.n_vocab) + " rows");
+    }
+
+    info_.architecture = arch_name(hp.arch);
+    info_.name = file_->get_string("general.name").value_or("");
+    info_.n_vocab = hp.n_vocab;
+    info_.n_embd = hp.n_embd;
+    info_.n_layer = hp.n_layer;
+    info_.n_head = hp.n_head;
+    info_.n_head_kv = hp.n_head_kv;
+    info_.n_ctx_train = hp.n_ctx_train;
+    info_.kv_elems_per_token = uint64_t(hp.n_layer * hp.kv_cache_width());
+    for (const auto& t : file_->tensors()) {
+        info_.n_params += t.n_elements();
+        info_.weight_bytes += t.bytes;
+    }
+    transformer_ = std::make_unique<Transformer>(std::move(hp), std::move(w));
+}
+
+std::unique_ptr<Context> EngineModel::create_context(const ContextParams& params) const {
+    return std::make_unique<EngineContext>(shared_from_this(), params);
+}
+
+const Tokenizer& EngineModel::require_tokenizer() const {
+    if (!tokenizer_) throw Error(file_->path() + ": the model file carries no tokenizer (tokenizer.ggml.* keys)");
+    return *tokenizer_;
+}
+
+std::vector<int32_t> EngineModel::tokenize(std::string_view text, bool add_special, bool parse_special) const {
+    return require_tokenizer().encode(text, add_special, parse_special);
+}
+
+std::string EngineModel::detokenize(std::span<const int32_t> ids, bool skip_special) const {
+    return require_tokenizer().decode(ids, skip_special);
+}
+
+std::string EngineModel::token_to_piece(int32_t id) const { return require_tokenizer().token_to_piece(id); }
+
+bool EngineModel::is_end_of_generation(int32_t id) const {
+    return tokenizer_ ? tokenizer_->is_end_of_generation(id) : false;
+}
+
+std::string EngineModel::chat_template() const { return tokenizer_ ? tokenizer_->chat_template() : std::string(); }
+
+}  // namespace dsm
+
+namespace dsm {
+namespace {
+
+class DecoderStream : public TextStream {
+public:
+    explicit DecoderStream(const Tokenizer& t) : dec_(t) {}
+    std::string push(int32_t id) override { return dec_.push(id); }
+    std::string flush() override { return dec_.flush(); }
+
+private:
+    StreamDecoder dec_;
+};
+
+}  // namespace
+
+std::unique_ptr<TextStream> EngineModel::text_stream() const {
+    return std::make_unique<DecoderStream>(require_tokenizer());
+}
+
+}  // namespace dsm

@@ -1,0 +1,28 @@
+// Subcommands of the `dsm` tool. Each lives in its own cmd_<name>.cpp, parses its
+// own options with CLI11, and returns the process exit code.
+#pragma once
+#include <string>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+
+#include "dsm/dsm.hpp"
+
+namespace dsm::cli {
+
+int cmd_run(int argc, char** argv);
+int cmd_info(int argc, char** argv);
+int cmd_logits(int argc, char** argv);
+int cmd_gen_model(int argc, char** argv);
+
+// Sampling flags shared by run and chat.
+void add_sampling_options(CLI::App& app, SamplerParams& s);
+
+// Peak resident set size of this process in bytes.
+long long peak_rss_bytes();
+// "1.23 GiB"
+std::string human_bytes(double bytes);
+// Parses "1,2,3" into token ids; throws dsm::Error on bad numbers.
+std::vector<int> parse_token_list(const std::string& s);
+
+}  // namespace dsm::cli
