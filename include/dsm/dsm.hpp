@@ -65,6 +65,7 @@ struct ContextParams {
     int n_ctx = 0;            // 0: the model's training context length (capped at 4096)
     int n_threads = 0;        // 0: all hardware threads
     int n_batch = 512;        // prompt tokens per forward pass in generate()
+    bool logits_all = true;   // invoke(): logits of every input token, or only the last ([1, n_vocab])
     KvCacheType kv_type = KvCacheType::F16;
     bool pin_threads = false; // pin worker threads to cores
 };
@@ -145,7 +146,8 @@ public:
     virtual void set_input(std::string_view name, const Tensor& value) = 0;
     // Runs the model over the pending input.
     virtual void invoke() = 0;
-    // Outputs: "logits" (F32, [n_tokens, n_vocab]) of the last invoke().
+    // Outputs: "logits" (F32, [n_tokens, n_vocab]) of the last invoke(); [1, n_vocab]
+    // (the last token's) if the context was created with logits_all = false.
     virtual const Tensor& get_output(std::string_view name) const = 0;
 
     // Generation on top of invoke(): feeds `prompt` (appended to the cache), then

@@ -44,7 +44,8 @@ std::optional<std::string> ChatTemplate::detect(std::string_view source) {
     auto has = [&](std::string_view marker) { return source.find(marker) != std::string_view::npos; };
     if (has("<｜User｜>") || has("<｜Assistant｜>")) {
         if (has("<think>") || has("</think>")) return "deepseek-r1";
-        if (has("is_first_sp")) return "deepseek3";  // V3 joins all system messages
+        // V3 joins all system messages with a blank line; V2.5 keeps the last one.
+        if (has("is_first_sp") || has("'\\n\\n' + message") || has("'\n\n' + message")) return "deepseek3";
         return "deepseek2";
     }
     if (has("User: ") && has("Assistant:")) return "deepseek";

@@ -36,6 +36,8 @@ using ChatTemplateLimits = jinja::Limits;
 
 class ChatTemplate {
 public:
+    using Limits = ChatTemplateLimits;
+
     // From a model's Jinja source. Throws dsm::Error "chat template syntax error at line
     // L, column C: ..." when the source does not parse.
     static ChatTemplate from_source(std::string source, const ChatTemplateLimits& limits = {});
@@ -50,7 +52,7 @@ public:
     //   "chatml"       plain ChatML (<|im_start|>role\n...<|im_end|>\n)
     //   "qwen2"        ChatML with Qwen2's default system prompt
     //   "qwen2.5"      Qwen2.5 (default system prompt, tools)
-    // Aliases: deepseek-llm, deepseek-v2.5, deepseek-v3, r1, qwen2.5 names above.
+    // Aliases: deepseek-llm, deepseek-v2.5, deepseek-v3, r1, qwen (= qwen2).
     // They read bos_token / eos_token from the render context like the originals.
     // Throws dsm::Error for an unknown name.
     static ChatTemplate builtin(std::string_view name);

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 #include "core/dtype.hpp"
 
@@ -15,6 +16,8 @@ struct Weight {
     const uint8_t* data = nullptr;
     size_t row_stride = 0;  // bytes per row
     size_t mat_stride = 0;  // bytes between stacked matrices (0: rows * row_stride)
+    const std::string* name = nullptr;  // tensor name in the file (for statistics), if any
+    int64_t index = -1;                 // which matrix of a stack this is (experts), else -1
 
     bool empty() const { return data == nullptr; }
     const uint8_t* row(int64_t r) const { return data + size_t(r) * row_stride; }
@@ -24,6 +27,7 @@ struct Weight {
         w.n_mat = 1;
         w.data = data + size_t(e) * (mat_stride ? mat_stride : size_t(rows) * row_stride);
         w.mat_stride = 0;
+        w.index = e;
         return w;
     }
 };

@@ -4,11 +4,29 @@
 #include <cstring>
 
 #include "kernels/kernels.hpp"
+#include "quant/quant.hpp"
 
 namespace dsm::kernels {
+namespace {
+
+void matmul_f32_reference(const Weight& w, const float* x, int64_t x_stride, int64_t n_tokens, float* y,
+                          int64_t y_stride, ThreadPool& pool) {
+    const VecDotFn dot = active().vec_dot[uint32_t(DType::F32)];
+    pool.parallel_for(w.rows, [&](int64_t r, int) {
+        std::vector<float> row(static_cast<size_t>(w.cols));
+        dequantize_row(w.type, w.row(r), row.data(), w.cols);
+        for (int64_t t = 0; t < n_tokens; ++t) dot(w.cols, y + t * y_stride + r, row.data(), x + t * x_stride);
+    });
+}
+
+}  // namespace
 
 void matmul(const Weight& w, const float* x, int64_t x_stride, int64_t n_tokens, float* y, int64_t y_stride,
-            ThreadPool& pool, std::vector<uint8_t>& scratch) {
+            ThreadPool& pool, std::vector<uint8_t>& scratch, bool f32_activations) {
+    if (f32_activations && w.type != DType::F32) {
+        matmul_f32_reference(w, x, x_stride, n_tokens, y, y_stride, pool);
+        return;
+    }
     const KernelTable& kt = active();
     const DType act = activation_type(w.type);
     const VecDotFn dot = kt.vec_dot[uint32_t(w.type)];

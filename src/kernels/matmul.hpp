@@ -11,7 +11,9 @@ namespace dsm::kernels {
 // y[t * y_stride + r] = dot(W row r, x[t * x_stride .. + W.cols]) for r < W.rows,
 // t < n_tokens. Activations are converted once to the weight type's activation type
 // (see activation_type) in `scratch`, then every (row, token) pair is one vec_dot.
+// f32_activations: dequantize weight rows and keep activations in F32 instead
+// (reference precision, no activation rounding; slow).
 void matmul(const Weight& w, const float* x, int64_t x_stride, int64_t n_tokens, float* y, int64_t y_stride,
-            ThreadPool& pool, std::vector<uint8_t>& scratch);
+            ThreadPool& pool, std::vector<uint8_t>& scratch, bool f32_activations = false);
 
 }  // namespace dsm::kernels

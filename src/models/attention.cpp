@@ -45,9 +45,9 @@ void Transformer::attention_gqa(int64_t il, const float* h, int64_t n, int64_t p
     ws.attn.resize(size_t(n * H * dv));
     float *q = ws.q.data(), *k = ws.k.data(), *v = ws.v.data();
 
-    kernels::matmul(L.wq, h, E, n, q, q_w, pool, ws.act);
-    kernels::matmul(L.wk, h, E, n, k, k_w, pool, ws.act);
-    kernels::matmul(L.wv, h, E, n, v, v_w, pool, ws.act);
+    project(L.wq, h, E, n, q, q_w, ws, pool);
+    project(L.wk, h, E, n, k, k_w, ws, pool);
+    project(L.wv, h, E, n, v, v_w, ws, pool);
     auto add_bias = [n](float* y, const std::vector<float>& b) {
         if (b.empty()) return;
         const int64_t w = int64_t(b.size());
@@ -82,7 +82,7 @@ void Transformer::attention_gqa(int64_t il, const float* h, int64_t n, int64_t p
         else
             attend<uint16_t>(qh, cache, il, pos0 + t + 1, kvh * dk, k_w + kvh * dv, dk, dv, hp_.kq_scale, scores, o);
     });
-    kernels::matmul(L.wo, attn, H * dv, n, out, E, pool, ws.act);
+    project(L.wo, attn, H * dv, n, out, E, ws, pool);
 }
 
 }  // namespace dsm

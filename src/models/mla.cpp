@@ -39,24 +39,24 @@ void Transformer::attention_mla(int64_t il, const float* h, int64_t n, int64_t p
     if (!L.wq_a.empty()) {
         const int64_t ql = L.wq_a.rows;
         ws.ffn_a.resize(size_t(n * ql));
-        kernels::matmul(L.wq_a, h, E, n, ws.ffn_a.data(), ql, pool, ws.act);
+        project(L.wq_a, h, E, n, ws.ffn_a.data(), ql, ws, pool);
         for (int64_t t = 0; t < n; ++t)
             rms_norm(ws.ffn_a.data() + t * ql, L.q_a_norm.data(), ws.ffn_a.data() + t * ql, ql, hp_.rms_eps);
-        kernels::matmul(L.wq_b, ws.ffn_a.data(), ql, n, q, q_w, pool, ws.act);
+        project(L.wq_b, ws.ffn_a.data(), ql, n, q, q_w, ws, pool);
     } else {
-        kernels::matmul(L.wq, h, E, n, q, q_w, pool, ws.act);
+        project(L.wq, h, E, n, q, q_w, ws, pool);
     }
 
     // Latent and rotary key of the new tokens go into the cache.
     ws.k.resize(size_t(n * lw));
     float* kva = ws.k.data();
-    kernels::matmul(L.wkv_a_mqa, h, E, n, kva, lw, pool, ws.act);
+    project(L.wkv_a_mqa, h, E, n, kva, lw, ws, pool);
     std::vector<float> cs(static_cast<size_t>(R));
     std::vector<uint8_t> rounding;
     for (int64_t t = 0; t < n; ++t) {
         float* row = kva + t * lw;
         rms_norm(row, L.kv_a_norm.data(), row, r, hp_.rms_eps);
-        if (L.latent_rounding != DType::F32) {
+        if (L.latent_rounding != DType::F32 && !ws.f32_activations) {
             rounding.resize(row_bytes(L.latent_rounding, r));
             kernels::active().from_float[uint32_t(L.latent_rounding)](row, rounding.data(), r);
             dequantize_row(L.latent_rounding, rounding.data(), row, r);
@@ -84,7 +84,7 @@ void Transformer::attention_mla(int64_t il, const float* h, int64_t n, int64_t p
         float* q_abs = ws.v.data();
         float* o_lat = q_abs + n * H * r;
         for (int64_t hh = 0; hh < H; ++hh)
-            kernels::matmul(L.wk_b.matrix(hh), q + hh * dk, q_w, n, q_abs + hh * r, H * r, pool, ws.act);
+            project(L.wk_b.matrix(hh), q + hh * dk, q_w, n, q_abs + hh * r, H * r, ws, pool);
         pool.parallel_for(n * H, [&](int64_t task, int thread) {
             const int64_t t = task / H, hh = task % H, len = pos0 + t + 1;
             const float* qa = q_abs + (t * H + hh) * r;
@@ -101,12 +101,12 @@ void Transformer::attention_mla(int64_t il, const float* h, int64_t n, int64_t p
             }
         });
         for (int64_t hh = 0; hh < H; ++hh)
-            kernels::matmul(L.wv_b.matrix(hh), o_lat + hh * r, H * r, n, attn + hh * dv, H * dv, pool, ws.act);
+            project(L.wv_b.matrix(hh), o_lat + hh * r, H * r, n, attn + hh * dv, H * dv, ws, pool);
     } else {
         const int64_t kv_w = H * (nope + dv);
         ws.v.resize(size_t(n_kv * kv_w));
         float* kv = ws.v.data();
-        kernels::matmul(L.wkv_b, lat, lw, n_kv, kv, kv_w, pool, ws.act);
+        project(L.wkv_b, lat, lw, n_kv, kv, kv_w, ws, pool);
         pool.parallel_for(n * H, [&](int64_t task, int thread) {
             const int64_t t = task / H, hh = task % H, len = pos0 + t + 1;
             const float* qn = q + t * q_w + hh * dk;
@@ -123,7 +123,7 @@ void Transformer::attention_mla(int64_t il, const float* h, int64_t n, int64_t p
             }
         });
     }
-    kernels::matmul(L.wo, attn, H * dv, n, out, E, pool, ws.act);
+    project(L.wo, attn, H * dv, n, out, E, ws, pool);
 }
 
 }  // namespace dsm

@@ -65,7 +65,7 @@ void Transformer::moe(int64_t il, const float* h, int64_t n, float* out, Workspa
     const int64_t E = hp_.n_embd, X = hp_.n_expert, K = hp_.n_expert_used;
 
     ws.router.resize(size_t(n * X));
-    kernels::matmul(L.ffn_gate_inp, h, E, n, ws.router.data(), X, pool, ws.act);
+    project(L.ffn_gate_inp, h, E, n, ws.router.data(), X, ws, pool);
     std::vector<int32_t> chosen(static_cast<size_t>(n * K));
     std::vector<float> weights(static_cast<size_t>(n * K));
     for (int64_t t = 0; t < n; ++t) route(L, ws.router.data() + t * X, chosen.data() + t * K, weights.data() + t * K);

@@ -9,6 +9,12 @@
 
 namespace dsm {
 
+void project(const Weight& w, const float* x, int64_t x_stride, int64_t n, float* y, int64_t y_stride, Workspace& ws,
+             ThreadPool& pool) {
+    if (ws.observer) ws.observer(w, x, x_stride, n);
+    kernels::matmul(w, x, x_stride, n, y, y_stride, pool, ws.act, ws.f32_activations);
+}
+
 Transformer::Transformer(HParams hp, ModelWeights w) : hp_(std::move(hp)), w_(std::move(w)), rope_(hp_.rope) {}
 
 void Transformer::feed_forward(const Weight& gate, const Weight& up, const Weight& down, const float* h, int64_t n,
@@ -16,10 +22,10 @@ void Transformer::feed_forward(const Weight& gate, const Weight& up, const Weigh
     const int64_t E = hp_.n_embd, F = gate.rows;
     ws.ffn_a.resize(size_t(n * F));
     ws.ffn_b.resize(size_t(n * F));
-    kernels::matmul(gate, h, E, n, ws.ffn_a.data(), F, pool, ws.act);
-    kernels::matmul(up, h, E, n, ws.ffn_b.data(), F, pool, ws.act);
+    project(gate, h, E, n, ws.ffn_a.data(), F, ws, pool);
+    project(up, h, E, n, ws.ffn_b.data(), F, ws, pool);
     swiglu(ws.ffn_a.data(), ws.ffn_b.data(), n * F);
-    kernels::matmul(down, ws.ffn_a.data(), F, n, out, E, pool, ws.act);
+    project(down, ws.ffn_a.data(), F, n, out, E, ws, pool);
 }
 
 void Transformer::forward(const int32_t* tokens, int64_t n, int64_t pos0, KvCache& cache, Workspace& ws,
@@ -53,10 +59,10 @@ void Transformer::forward(const int32_t* tokens, int64_t n, int64_t pos0, KvCach
 
     if (logits) {
         for (int64_t t = 0; t < n; ++t) rms_norm(x + t * E, w_.output_norm.data(), h + t * E, E, hp_.rms_eps);
-        kernels::matmul(w_.output, h, E, n, logits, hp_.n_vocab, pool, ws.act);
+        project(w_.output, h, E, n, logits, hp_.n_vocab, ws, pool);
     } else if (last_logits) {
         rms_norm(x + (n - 1) * E, w_.output_norm.data(), h, E, hp_.rms_eps);
-        kernels::matmul(w_.output, h, E, 1, last_logits, hp_.n_vocab, pool, ws.act);
+        project(w_.output, h, E, 1, last_logits, hp_.n_vocab, ws, pool);
     }
 }
 

@@ -8,6 +8,7 @@
 // forward() processes a batch of consecutive tokens appended to a KV cache.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <vector>
 
@@ -24,12 +25,25 @@ class KvCache;
 // the absorbed form never expands the latent cache into per-head keys and values.
 enum class MlaMode { Auto, Absorbed, Decompressed };
 
+// Sees the input of every weight product (for importance statistics, `dsm imatrix`).
+// x holds n rows of w.cols floats, x_stride apart.
+using MatmulObserver = std::function<void(const Weight& w, const float* x, int64_t x_stride, int64_t n)>;
+
 // Scratch buffers reused across forward calls (one per context).
 struct Workspace {
     std::vector<float> x, h, q, k, v, attn, ffn_a, ffn_b, tmp, latent, router;
     std::vector<std::vector<float>> per_thread;
     std::vector<uint8_t> act;  // quantized activations for matmul
+    // Reference precision: weights dequantized, activations kept in F32 (slow; for
+    // checking numerics without the activation rounding of quantized products).
+    bool f32_activations = false;
+    MatmulObserver observer;  // optional
 };
+
+// y = W x for n rows of x (see kernels::matmul), honouring the workspace's precision
+// and observer. Every weight product of the models goes through here.
+void project(const Weight& w, const float* x, int64_t x_stride, int64_t n, float* y, int64_t y_stride, Workspace& ws,
+             ThreadPool& pool);
 
 class Transformer {
 public:

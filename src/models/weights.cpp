@@ -49,6 +49,7 @@ public:
         w.n_mat = n_mat;
         w.data = t.data;
         w.row_stride = row_bytes(t.type, cols);
+        w.name = &t.name;
         return w;
     }
 

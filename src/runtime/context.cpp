@@ -83,8 +83,11 @@ void EngineContext::invoke() {
     pending_.clear();
     const size_t n_pending = ids.size();
     ids.insert(ids.end(), input_.begin(), input_.end());
-    run(ids, true);
-    if (n_pending) {
+    run(ids, params_.logits_all);
+    if (!params_.logits_all) {
+        logits_ = Tensor(ElementType::F32, {1, int64_t(last_logits_.size())});
+        std::copy(last_logits_.begin(), last_logits_.end(), logits_.f32());
+    } else if (n_pending) {
         // Outputs cover the caller's tokens only.
         const int64_t n_vocab = logits_.shape()[1];
         Tensor mine(ElementType::F32, {int64_t(input_.size()), n_vocab});

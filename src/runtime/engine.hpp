@@ -56,6 +56,8 @@ public:
 
     // For tests and tools: how MLA attention is computed.
     void set_mla_mode(MlaMode m) { mla_mode_ = m; }
+    void set_f32_activations(bool on) { ws_.f32_activations = on; }
+    void set_matmul_observer(MatmulObserver obs) { ws_.observer = std::move(obs); }
 
 private:
     // Checks ids and room, then runs them; fills all-position logits or the last row.

@@ -72,6 +72,13 @@ PrependScheme parse_prepend_scheme(const json& j) {
     fail("unknown prepend_scheme '" + s + "'");
 }
 
+// Metaspace's replacement character.
+std::string replacement(const json& j) {
+    std::string r = get_string(j, "replacement", "\xE2\x96\x81");
+    if (r.empty()) fail("Metaspace replacement must not be empty");
+    return r;
+}
+
 struct Builder {
     Tokenizer::Impl& m;
     bool sentencepiece_normalizer = false;  // saw Prepend("▁") / Metaspace (for to_vocab_spec)
@@ -129,8 +136,7 @@ struct Builder {
         } else if (t == "Metaspace") {
             const PrependScheme scheme = parse_prepend_scheme(j);
             sentencepiece_normalizer |= scheme != PrependScheme::Never;
-            m.pre_tokenizers.push_back(make_metaspace(get_string(j, "replacement", "\xE2\x96\x81"), scheme,
-                                                      get_bool(j, "split", true)));
+            m.pre_tokenizers.push_back(make_metaspace(replacement(j), scheme, get_bool(j, "split", true)));
         } else {
             fail("unsupported pre_tokenizer type '" + t + "'");
         }
@@ -144,7 +150,7 @@ struct Builder {
         } else if (t == "ByteLevel") {
             m.decoders.push_back(make_byte_level_decoder());
         } else if (t == "Metaspace") {
-            m.decoders.push_back(make_metaspace_decoder(get_string(j, "replacement", "\xE2\x96\x81"), parse_prepend_scheme(j)));
+            m.decoders.push_back(make_metaspace_decoder(replacement(j), parse_prepend_scheme(j)));
         } else if (t == "ByteFallback") {
             m.decoders.push_back(make_byte_fallback_decoder());
         } else if (t == "Fuse") {

@@ -117,7 +117,8 @@ void AddedTokenMatcher::split(std::string_view text, bool parse_special, std::ve
 
 void Tokenizer::Impl::register_added_tokens(const std::vector<tok::AddedToken>& added) {
     for (const tok::AddedToken& a : added) {
-        if (a.content.empty()) continue;
+        // Text is matched byte-wise; content that is not UTF-8 could cut a character.
+        if (a.content.empty() || !tok::utf8_valid(a.content)) continue;
         tok::TokenEntry& e = tokens[size_t(a.id)];
         e.added = true;
         e.special = a.special;
@@ -127,16 +128,26 @@ void Tokenizer::Impl::register_added_tokens(const std::vector<tok::AddedToken>& 
         }
         // A normalized token is looked for in normalized text, so normalize its content too.
         tok::AddedToken n = a;
-        for (const auto& norm : normalizers) norm->apply(n.content);
+        normalize(n.content);
         if (!n.content.empty()) normalized_added.add(std::move(n));
+    }
+}
+
+void Tokenizer::Impl::normalize(std::string& text) const {
+    // Guards against a (malformed) chain of Replace normalizers that multiplies the
+    // text; real normalizers grow it by a small factor (NFKC: at most 18x).
+    const size_t limit = 64 * text.size() + 4096;
+    for (const auto& n : normalizers) {
+        n->apply(text);
+        if (text.size() > limit) throw Error("tokenizer: the normalizers expand the text more than 64-fold");
     }
 }
 
 void Tokenizer::Impl::finish_special_tokens() {
     // Well-known end-of-turn tokens (the names llama.cpp looks for).
     static const char* const kEndOfTurn[] = {
-        "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|EOT|>",
-        "<EOT>", "_<EOT>", "<|end_of_text|>", "<|eom_id|>", "<｜end▁of▁sentence｜>",
+        "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
+        "<EOT>", "_<EOT>", "<｜end▁of▁sentence｜>", "<|EOT|>", "<|eom_id|>",
     };
     std::unordered_map<std::string_view, int32_t> by_text;
     for (size_t id = 0; id < tokens.size(); ++id)
@@ -175,7 +186,8 @@ std::string Tokenizer::Impl::decode_raw(std::span<const int32_t> ids, bool skip_
     return out;
 }
 
-void Tokenizer::Impl::encode_text(std::string_view text, bool at_start, std::vector<int32_t>& out) const {
+void Tokenizer::Impl::encode_text(std::string_view text, bool at_start, PieceCache& cache,
+                                  std::vector<int32_t>& out) const {
     if (text.empty()) return;
     tok::PreTokenized p;
     p.text.assign(text);
@@ -183,8 +195,6 @@ void Tokenizer::Impl::encode_text(std::string_view text, bool at_start, std::vec
     p.at_text_start = at_start;
     for (const auto& pt : pre_tokenizers) pt->apply(p);
 
-    // Pieces repeat a lot in real text; remember each piece's ids (as a range of `out`).
-    std::unordered_map<std::string_view, std::pair<size_t, size_t>> cache;
     for (const tok::Span& s : p.spans) {
         const std::string_view piece = p.piece(s);
         if (piece.empty()) continue;
@@ -202,23 +212,23 @@ void Tokenizer::Impl::encode_text(std::string_view text, bool at_start, std::vec
     }
 }
 
-void Tokenizer::Impl::encode_segment(std::string_view text, bool at_start, bool parse_special,
+void Tokenizer::Impl::encode_segment(std::string_view text, bool at_start, bool parse_special, PieceCache& cache,
                                      std::vector<int32_t>& out) const {
     std::string normalized;
     if (!normalizers.empty()) {
         normalized.assign(text);
-        for (const auto& n : normalizers) n->apply(normalized);
+        normalize(normalized);
         text = normalized;
     }
     if (normalized_added.empty()) {
-        encode_text(text, at_start, out);
+        encode_text(text, at_start, cache, out);
         return;
     }
     std::vector<tok::AddedTokenMatcher::Segment> segs;
     normalized_added.split(text, parse_special, segs);
     for (const auto& s : segs) {
         if (s.id >= 0) out.push_back(s.id);
-        else encode_text(text.substr(s.begin, s.end - s.begin), at_start && s.begin == 0, out);
+        else encode_text(text.substr(s.begin, s.end - s.begin), at_start && s.begin == 0, cache, out);
     }
 }
 
@@ -239,9 +249,10 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, 
     if (add_special) out.insert(out.end(), m.prefix.begin(), m.prefix.end());
     std::vector<tok::AddedTokenMatcher::Segment> segs;
     m.raw_added.split(text, parse_special, segs);
+    Impl::PieceCache cache;
     for (const auto& s : segs) {
         if (s.id >= 0) out.push_back(s.id);
-        else m.encode_segment(text.substr(s.begin, s.end - s.begin), s.begin == 0, parse_special, out);
+        else m.encode_segment(text.substr(s.begin, s.end - s.begin), s.begin == 0, parse_special, cache, out);
     }
     if (add_special) out.insert(out.end(), m.suffix.begin(), m.suffix.end());
     return out;

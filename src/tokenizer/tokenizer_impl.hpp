@@ -4,6 +4,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "tokenizer/models.hpp"
@@ -90,12 +91,19 @@ struct Tokenizer::Impl {
     // Fills eot (if unset) and the end-of-generation set from eos/eot and
     // well-known end-of-turn token texts.
     void finish_special_tokens();
-    // Adds tokens of the given kind to the matchers from `tokens`.
+    // Marks the added tokens in `tokens` and puts them into the matchers (call after
+    // the normalizers are set).
     void register_added_tokens(const std::vector<tok::AddedToken>& added);
+    void normalize(std::string& text) const;  // runs the normalizers
+
+    // Pieces repeat a lot in real text: within one encode() call, each distinct
+    // piece's ids are remembered as a range of the output.
+    using PieceCache = std::unordered_map<std::string, std::pair<size_t, size_t>, tok::StringHash, std::equal_to<>>;
 
     std::string decode_raw(std::span<const int32_t> ids, bool skip_special, bool at_start) const;
-    void encode_segment(std::string_view text, bool at_start, bool parse_special, std::vector<int32_t>& out) const;
-    void encode_text(std::string_view text, bool at_start, std::vector<int32_t>& out) const;
+    void encode_segment(std::string_view text, bool at_start, bool parse_special, PieceCache& cache,
+                        std::vector<int32_t>& out) const;
+    void encode_text(std::string_view text, bool at_start, PieceCache& cache, std::vector<int32_t>& out) const;
 };
 
 }  // namespace dsm

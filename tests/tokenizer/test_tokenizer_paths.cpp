@@ -106,6 +106,7 @@ TEST(SpecialTokens, BosEosAndEndOfGeneration) {
     EXPECT_EQ(v3.bos(), 0);
     EXPECT_EQ(v3.eos(), 1);
     EXPECT_TRUE(v3.add_bos());
+    EXPECT_EQ(v3.eot(), 1);  // <｜end▁of▁sentence｜> ends DeepSeek's turns
     EXPECT_TRUE(v3.is_end_of_generation(1));
     EXPECT_TRUE(v3.is_end_of_generation(128805));  // <|EOT|>
     EXPECT_FALSE(v3.is_end_of_generation(0));
@@ -115,6 +116,7 @@ TEST(SpecialTokens, BosEosAndEndOfGeneration) {
     EXPECT_EQ(qwen.bos(), -1);
     EXPECT_FALSE(qwen.add_bos());
     EXPECT_EQ(qwen.eos(), 151645);  // <|im_end|>
+    EXPECT_EQ(qwen.eot(), 151645);
     EXPECT_TRUE(qwen.is_end_of_generation(151645));
     EXPECT_TRUE(qwen.is_end_of_generation(151643));  // <|endoftext|>
     EXPECT_EQ(qwen.encode("hi", true, true), qwen.encode("hi", false, true));

@@ -32,7 +32,7 @@ int cmd_info(int argc, char** argv) {
     std::printf("architecture:  %s\n", mi.architecture.c_str());
     std::printf("parameters:    %.3f M\n", double(mi.n_params) / 1e6);
     std::printf("n_vocab %lld, n_embd %lld, n_layer %lld, n_head %lld, n_head_kv %lld, context_length %lld\n",
-                (long long)hp.n_vocab, (long long)hp.n_embd, (long long)hp.n_layer, (long long)hp.n_head,
+                (long long)mi.n_vocab, (long long)hp.n_embd, (long long)hp.n_layer, (long long)hp.n_head,
                 (long long)hp.n_head_kv, (long long)hp.n_ctx_train);
     std::printf("head_dim k/v %lld/%lld, n_ff %lld, rms_eps %g, rope: %s pairs, n_rot %d, base %g, freq_scale %g%s\n",
                 (long long)hp.head_dim_k, (long long)hp.head_dim_v, (long long)hp.n_ff, double(hp.rms_eps),

@@ -14,6 +14,7 @@ int cmd_run(int argc, char** argv);
 int cmd_info(int argc, char** argv);
 int cmd_logits(int argc, char** argv);
 int cmd_gen_model(int argc, char** argv);
+int cmd_bench(int argc, char** argv);
 
 // Sampling flags shared by run and chat.
 void add_sampling_options(CLI::App& app, SamplerParams& s);

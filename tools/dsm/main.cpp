@@ -19,6 +19,7 @@ const Command kCommands[] = {
     {"run", dsm::cli::cmd_run, "generate text from a prompt"},
     {"info", dsm::cli::cmd_info, "print a model file's architecture, sizes and memory needs"},
     {"logits", dsm::cli::cmd_logits, "write all-position logits of a token sequence (raw float32)"},
+    {"bench", dsm::cli::cmd_bench, "measure prompt and generation speed (like llama-bench)"},
     {"gen-model", dsm::cli::cmd_gen_model, "write a random-weight GGUF with a real model's shapes"},
 };
 

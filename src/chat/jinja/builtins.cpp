@@ -3,6 +3,7 @@
 // and `strftime_now`).
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <ctime>
 #include <unordered_map>
 
@@ -52,27 +53,28 @@ std::vector<Value> sorted_items(Interpreter& in, std::vector<Value> items, std::
     return out;
 }
 
-std::string html_escape(const std::string& s) {
-    std::string out;
-    for (char c : s) {
-        switch (c) {
-            case '&': out += "&amp;"; break;
-            case '<': out += "&lt;"; break;
-            case '>': out += "&gt;"; break;
-            case '"': out += "&#34;"; break;
-            case '\'': out += "&#39;"; break;
-            default: out += c;
-        }
-    }
-    return out;
-}
-
-// Python int(str, base) for base 10 (also the common case for the `int` filter).
+// Python int(str, base): sign, optional 0x/0o/0b prefix matching the base (base 0
+// picks it from the prefix), digits with single underscores between them.
 bool parse_int(const std::string& text, int base, int64_t* out) {
     std::string s = py_strip(text, nullptr, true, true);
     size_t i = 0;
     bool neg = false;
     if (i < s.size() && (s[i] == '+' || s[i] == '-')) neg = s[i++] == '-';
+    if (i + 1 < s.size() && s[i] == '0') {
+        char p = static_cast<char>(s[i + 1] | 0x20);
+        int prefix_base = p == 'x' ? 16 : p == 'o' ? 8 : p == 'b' ? 2 : 0;
+        if (prefix_base != 0 && (base == 0 || base == prefix_base)) {
+            base = prefix_base;
+            i += 2;
+            if (i < s.size() && s[i] == '_') ++i;
+        }
+    }
+    if (base == 0) {
+        base = 10;
+        // Base 0 rejects leading zeros such as "012".
+        size_t first_nonzero = s.find_first_not_of("0_", i);
+        if (s[i] == '0' && first_nonzero != std::string::npos) return false;
+    }
     if (i >= s.size()) return false;
     int64_t v = 0;
     bool prev_digit = false;
@@ -125,7 +127,11 @@ Value f_abs(Interpreter& in, const Value& v, CallArgs& a) {
 
 Value f_attr(Interpreter& in, const Value& v, CallArgs& a) {
     check_args(in, a, "attr", {"name"});
-    return in.get_attr(v, *arg_str(in, a, 0, "name", true));
+    const std::string& name = *arg_str(in, a, 0, "name", true);
+    // Python getattr: a dict's keys are not attributes.
+    if (v.is_object() && !v.as_object().is_namespace && !v.as_object().is_loop)
+        return Value::undefined("'dict object' has no attribute '" + name + "'");
+    return in.get_attr(v, name);
 }
 
 Value f_string_op(Interpreter& in, const Value& v, CallArgs& a, const char* name, std::string (*op)(const std::string&)) {
@@ -138,7 +144,15 @@ Value f_title(Interpreter& in, const Value& v, CallArgs& a) { return f_string_op
 Value f_capitalize(Interpreter& in, const Value& v, CallArgs& a) {
     return f_string_op(in, v, a, "capitalize", py_capitalize);
 }
-Value f_escape(Interpreter& in, const Value& v, CallArgs& a) { return f_string_op(in, v, a, "escape", html_escape); }
+Value f_escape(Interpreter& in, const Value& v, CallArgs& a) {
+    check_args(in, a, "escape", {});
+    return v.is_markup() ? v : Value::markup(html_escape(to_str(v)));
+}
+
+Value f_forceescape(Interpreter& in, const Value& v, CallArgs& a) {
+    check_args(in, a, "forceescape", {});
+    return Value::markup(html_escape(to_str(v)));
+}
 
 Value f_string(Interpreter& in, const Value& v, CallArgs& a) {
     check_args(in, a, "string", {});
@@ -147,7 +161,7 @@ Value f_string(Interpreter& in, const Value& v, CallArgs& a) {
 
 Value f_safe(Interpreter& in, const Value& v, CallArgs& a) {
     check_args(in, a, "safe", {});
-    return v;
+    return v.is_markup() ? v : Value::markup(to_str(v));
 }
 
 Value f_trim(Interpreter& in, const Value& v, CallArgs& a) {
@@ -200,7 +214,7 @@ Value f_int(Interpreter& in, const Value& v, CallArgs& a) {
     check_args(in, a, "int", {"default", "base"});
     const Value* dflt = arg(a, 0, "default");
     int64_t base = arg_int(in, a, 1, "base", 10);
-    if (base < 2 || base > 36) in.fail("int() base must be >= 2 and <= 36");
+    if (base == 1 || base < 0 || base > 36) in.fail("int() base must be >= 2 and <= 36, or 0");
     if (v.is_int() || v.is_bool()) return Value(v.is_bool() ? int64_t{v.as_bool()} : v.as_int());
     double d;
     if (v.is_float()) d = v.as_float();
@@ -232,9 +246,17 @@ Value f_round(Interpreter& in, const Value& v, CallArgs& a) {
     if (m != "common" && m != "ceil" && m != "floor") in.fail("method must be 'common', 'ceil' or 'floor'");
     if (!v.is_number()) in.fail("round() needs a number, got " + type_name(v));
     if (m == "common" && !v.is_float()) return Value(v.is_bool() ? int64_t{v.as_bool()} : v.as_int());
-    double scale = std::pow(10.0, static_cast<double>(std::clamp<int64_t>(precision, -308, 308)));
-    double x = v.as_number() * scale;
-    double r = m == "ceil" ? std::ceil(x) : m == "floor" ? std::floor(x) : std::nearbyint(x);
+    double x = v.as_number();
+    precision = std::clamp<int64_t>(precision, -308, 308);
+    if (m == "common" && precision >= 0 && std::isfinite(x)) {
+        // Python rounds the exact binary value half-to-even, as printf does.
+        char buf[400];
+        std::snprintf(buf, sizeof buf, "%.*f", static_cast<int>(precision), x);
+        return Value(std::strtod(buf, nullptr));
+    }
+    double scale = std::pow(10.0, static_cast<double>(precision));
+    double y = x * scale;
+    double r = m == "ceil" ? std::ceil(y) : m == "floor" ? std::floor(y) : std::nearbyint(y);
     return Value(r / scale);
 }
 
@@ -367,6 +389,7 @@ Value f_sum(Interpreter& in, const Value& v, CallArgs& a) {
 // select / reject / selectattr / rejectattr.
 Value select_impl(Interpreter& in, const Value& v, CallArgs& a, bool with_attr, bool keep) {
     if (!a.named.empty()) in.fail("select filters take positional arguments only");
+    if (!truthy(v)) return make_array({});  // Jinja skips falsy input (none, undefined)
     size_t next = 0;
     const std::string* attribute = nullptr;
     if (with_attr) {
@@ -395,6 +418,7 @@ Value f_rejectattr(Interpreter& in, const Value& v, CallArgs& a) { return select
 
 Value f_map(Interpreter& in, const Value& v, CallArgs& a) {
     std::vector<Value> out;
+    if (!truthy(v)) return make_array({});  // Jinja skips falsy input (none, undefined)
     if (const Value* attribute = a.named_arg("attribute")) {
         if (!attribute->is_string() || !a.positional.empty()) in.fail("map(attribute=...) takes a string name");
         const Value* dflt = a.named_arg("default");
@@ -496,7 +520,7 @@ const std::unordered_map<std::string, FilterFn>& filter_table() {
         {"capitalize", f_capitalize}, {"count", f_length}, {"d", f_default},
         {"default", f_default}, {"dictsort", f_dictsort}, {"e", f_escape},
         {"escape", f_escape},   {"first", f_first},       {"float", f_float},
-        {"forceescape", f_escape}, {"indent", f_indent},  {"int", f_int},
+        {"forceescape", f_forceescape}, {"indent", f_indent},  {"int", f_int},
         {"items", f_items},     {"join", f_join},         {"last", f_last},
         {"length", f_length},   {"list", f_list},         {"lower", f_lower},
         {"map", f_map},         {"max", f_max},           {"min", f_min},
@@ -545,7 +569,10 @@ const std::unordered_map<std::string, TestFn>& test_table() {
         {"float", [](Interpreter&, const Value& v, CallArgs&) { return v.is_float(); }},
         {"number", [](Interpreter&, const Value& v, CallArgs&) { return v.is_number(); }},
         {"string", [](Interpreter&, const Value& v, CallArgs&) { return v.is_string(); }},
-        {"mapping", [](Interpreter&, const Value& v, CallArgs&) { return v.is_object() && !v.as_object().is_namespace; }},
+        {"mapping",
+         [](Interpreter&, const Value& v, CallArgs&) {
+             return v.is_object() && !v.as_object().is_namespace && !v.as_object().is_loop;
+         }},
         {"iterable",
          [](Interpreter&, const Value& v, CallArgs&) {
              return v.is_undefined() || v.is_array() || v.is_string() || (v.is_object() && !v.as_object().is_namespace);
@@ -595,15 +622,15 @@ private:
 };
 
 // Entries of dict(mapping, **kwargs) / namespace(mapping, **kwargs).
-std::vector<std::pair<std::string, Value>> mapping_args(Interpreter& in, const CallArgs& a, const char* fn) {
-    std::vector<std::pair<std::string, Value>> entries;
+std::vector<std::pair<Value, Value>> mapping_args(Interpreter& in, const CallArgs& a, const char* fn) {
+    std::vector<std::pair<Value, Value>> entries;
     if (a.positional.size() > 1) in.fail(std::string(fn) + "() takes at most 1 positional argument");
     if (!a.positional.empty()) {
         const Value& m = a.positional[0];
         if (!m.is_object() || m.as_object().is_namespace) in.fail(std::string(fn) + "() argument must be a mapping");
         entries = m.as_object().entries;
     }
-    for (const auto& kv : a.named) entries.push_back(kv);
+    for (const auto& [k, v] : a.named) entries.emplace_back(Value(k), v);
     return entries;
 }
 
@@ -687,7 +714,7 @@ bool contains(Interpreter& in, const Value& haystack, const Value& needle) {
             return false;
         case Value::Kind::Object:
             if (haystack.as_object().is_namespace) break;
-            return needle.is_string() && haystack.as_object().find(needle.as_string()) != nullptr;
+            return is_hashable_key(needle) && haystack.as_object().find_key(needle) != nullptr;
         default: break;
     }
     in.fail("argument of type '" + type_name(haystack) + "' is not iterable");

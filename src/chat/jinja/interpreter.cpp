@@ -159,7 +159,8 @@ Value Interpreter::get_item(const Value& obj, const Value& key) {
     if (obj.is_undefined()) fail(undefined_message(obj));
     if (obj.is_object()) {
         if (key.is_string()) return get_attr(obj, key.as_string());
-        return Value::undefined("'dict object' has no attribute " + repr(key));
+        if (const Value* v = obj.as_object().find_key(key)) return *v;
+        return Value::undefined("'dict object' has no element " + repr(key));
     }
     if ((obj.is_array() || obj.is_string()) && int_like(key)) {
         int64_t i = to_int(key);
@@ -207,7 +208,7 @@ std::vector<Value> Interpreter::iterate(const Value& v) {
     return items;
 }
 
-Value Interpreter::make_namespace(std::vector<std::pair<std::string, Value>> entries) {
+Value Interpreter::make_namespace(std::vector<std::pair<Value, Value>> entries) {
     auto o = std::make_shared<ObjectData>();
     o->is_namespace = true;
     for (auto& [k, v] : entries) o->set(std::move(k), std::move(v));
@@ -353,6 +354,7 @@ Interpreter::Flow Interpreter::exec_for(const Stmt& s) {
         scope->parent = outer;
         bind_targets(*scope, s.targets, items[i]);
         auto loop = std::make_shared<ObjectData>();
+        loop->is_loop = true;
         const auto size = static_cast<int64_t>(n), idx = static_cast<int64_t>(i);
         loop->entries = {
             {"index", Value(idx + 1)},
@@ -483,11 +485,10 @@ Value Interpreter::eval_inner(const Expr& e) {
             return make_array(std::move(items), e.kind == ExprKind::Tuple);
         }
         case ExprKind::Dict: {
-            std::vector<std::pair<std::string, Value>> entries;
+            std::vector<std::pair<Value, Value>> entries;
             for (size_t i = 0; i + 1 < e.children.size(); i += 2) {
                 Value key = eval(*e.children[i]);
-                if (!key.is_string()) fail("dict keys must be strings, got " + type_name(key));
-                entries.emplace_back(key.as_string(), eval(*e.children[i + 1]));
+                entries.emplace_back(std::move(key), eval(*e.children[i + 1]));
             }
             return make_object(std::move(entries));
         }
@@ -613,7 +614,10 @@ Value Interpreter::eval_binary(const Expr& e, const Value& a, const Value& b) {
         if (a.is_string() && b.is_string()) {
             check_size(a.as_string().size() + b.as_string().size());
             charge((a.as_string().size() + b.as_string().size()) / 16);
-            return Value(a.as_string() + b.as_string());
+            if (!a.is_markup() && !b.is_markup()) return Value(a.as_string() + b.as_string());
+            // markupsafe: Markup + str escapes the str, and the result is Markup.
+            return Value::markup((a.is_markup() ? a.as_string() : html_escape(a.as_string())) +
+                                 (b.is_markup() ? b.as_string() : html_escape(b.as_string())));
         }
         if (a.is_array() && b.is_array() && a.as_array().is_tuple == b.as_array().is_tuple) {
             std::vector<Value> items = a.as_array().items;
@@ -651,7 +655,7 @@ Value Interpreter::eval_binary(const Expr& e, const Value& a, const Value& b) {
             std::string out;
             out.reserve(unit * static_cast<size_t>(count));
             for (int64_t i = 0; i < count; ++i) out += seq.as_string();
-            return Value(std::move(out));
+            return seq.is_markup() ? Value::markup(std::move(out)) : Value(std::move(out));
         }
         std::vector<Value> items;
         for (int64_t i = 0; i < count; ++i)

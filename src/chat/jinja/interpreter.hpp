@@ -38,7 +38,7 @@ public:
     Value call(const Value& callee, CallArgs& args);
     // Items of a for loop or filter input: list items, dict keys, string characters.
     std::vector<Value> iterate(const Value& v);
-    Value make_namespace(std::vector<std::pair<std::string, Value>> entries);
+    Value make_namespace(std::vector<std::pair<Value, Value>> entries);
 
     // Used by the macro/caller callables.
     Value invoke_macro(const Stmt& def, const std::weak_ptr<Scope>& closure, CallArgs& args,

@@ -9,7 +9,7 @@ struct Limits {
     uint64_t max_steps = 20'000'000;      // evaluated nodes + loop iterations + produced bytes / 16
     size_t max_output_bytes = 32u << 20;  // also caps every string the template builds
     int max_depth = 500;                  // runtime nesting: expressions, blocks, macro calls
-    int max_parse_depth = 128;            // syntactic nesting accepted by the parser
+    int max_parse_depth = 256;            // syntactic nesting (and chain length) the parser accepts
 };
 
 }  // namespace dsm::jinja

@@ -100,6 +100,21 @@ private:
         ~DepthGuard() { --p.depth_; }
     };
 
+    // Left-associative chains (a + b + c, x.y.z, v|f|g) are built by loops, not
+    // recursion, yet each link adds a tree level; they count against the same budget
+    // so that no tree gets deep enough to overflow the stack when evaluated or freed.
+    struct ChainGuard {
+        Parser& p;
+        int links = 0;
+        explicit ChainGuard(Parser& parser) : p(parser) {}
+        void grow(const Token& at) {
+            ++links;
+            if (++p.depth_ > p.max_depth_)
+                p.fail(at, "nesting deeper than " + std::to_string(p.max_depth_) + " levels");
+        }
+        ~ChainGuard() { p.depth_ -= links; }
+    };
+
     ExprPtr node(ExprKind kind, const Token& at) {
         auto e = std::make_unique<Expr>();
         e->kind = kind;
@@ -412,7 +427,9 @@ private:
     ExprPtr parse_condexpr() {
         DepthGuard guard(*this, cur());
         ExprPtr expr = parse_or();
+        ChainGuard chain(*this);
         while (is_name("if")) {
+            chain.grow(cur());
             const Token& at = next();
             auto e = node(ExprKind::CondExpr, at);
             e->children.push_back(parse_or());
@@ -425,7 +442,9 @@ private:
 
     ExprPtr parse_or() {
         ExprPtr left = parse_and();
+        ChainGuard chain(*this);
         while (is_name("or")) {
+            chain.grow(cur());
             auto e = node(ExprKind::Or, next());
             e->children.push_back(std::move(left));
             e->children.push_back(parse_and());
@@ -436,7 +455,9 @@ private:
 
     ExprPtr parse_and() {
         ExprPtr left = parse_not();
+        ChainGuard chain(*this);
         while (is_name("and")) {
+            chain.grow(cur());
             auto e = node(ExprKind::And, next());
             e->children.push_back(std::move(left));
             e->children.push_back(parse_not());
@@ -487,10 +508,12 @@ private:
     template <class Next>
     ExprPtr parse_binary_level(std::initializer_list<std::string_view> ops, Next next_level) {
         ExprPtr left = (this->*next_level)();
+        ChainGuard chain(*this);
         while (cur().type == Tok::Op) {
             bool match = false;
             for (std::string_view op : ops) match = match || cur().value == op;
             if (!match) break;
+            chain.grow(cur());
             auto e = node(ExprKind::Binary, cur());
             e->name = next().value;
             e->children.push_back(std::move(left));
@@ -594,7 +617,9 @@ private:
     }
 
     ExprPtr parse_postfix(ExprPtr e) {
+        ChainGuard chain(*this);
         while (cur().type == Tok::Op) {
+            if (is_op(".") || is_op("[") || is_op("(")) chain.grow(cur());
             if (is_op(".") || is_op("[")) e = parse_subscript(std::move(e));
             else if (is_op("(")) e = parse_call(std::move(e));
             else break;
@@ -603,7 +628,9 @@ private:
     }
 
     ExprPtr parse_filter_expr(ExprPtr e) {
+        ChainGuard chain(*this);
         while (true) {
+            if (is_op("|") || is_name("is") || is_op("(")) chain.grow(cur());
             if (is_op("|")) {
                 next();
                 std::vector<ExprPtr> chain;
@@ -712,8 +739,10 @@ private:
     // blocks). Each filter node is appended; the last one holds the whole chain.
     void parse_filter_chain(std::vector<ExprPtr>& out, ExprPtr input = nullptr) {
         bool chained = input != nullptr;
+        ChainGuard chain(*this);
         while (true) {
             const Token& at = cur();
+            chain.grow(at);
             std::string name = expect_name();
             while (is_op(".")) {
                 next();

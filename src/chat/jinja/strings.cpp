@@ -436,8 +436,8 @@ bool call_method(Interpreter& in, const Value& obj, const std::string& name, Cal
             check_args(in, args, name, {});
             std::vector<Value> items;
             for (const auto& [k, v] : o.entries) {
-                if (name == "items") items.push_back(make_array({Value(k), v}, true));
-                else items.push_back(name == "keys" ? Value(k) : v);
+                if (name == "items") items.push_back(make_array({k, v}, true));
+                else items.push_back(name == "keys" ? k : v);
             }
             in.charge(items.size());
             *result = make_array(std::move(items));
@@ -447,7 +447,7 @@ bool call_method(Interpreter& in, const Value& obj, const std::string& name, Cal
             check_args(in, args, name, {"key", "default"});
             const Value* key = arg(args, 0, "key");
             if (!key) in.fail("get() takes at least 1 argument");
-            const Value* found = key->is_string() ? o.find(key->as_string()) : nullptr;
+            const Value* found = is_hashable_key(*key) ? o.find_key(*key) : nullptr;
             const Value* dflt = arg(args, 1, "default");
             *result = found ? *found : (dflt ? *dflt : Value::none());
             return true;

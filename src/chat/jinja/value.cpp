@@ -61,18 +61,44 @@ bool Value::same_as(const Value& other) const {
 
 const Value* ObjectData::find(std::string_view key) const {
     for (const auto& [k, v] : entries)
-        if (k == key) return &v;
+        if (k.is_string() && k.as_string() == key) return &v;
     return nullptr;
 }
 
-void ObjectData::set(std::string key, Value value) {
+const Value* ObjectData::find_key(const Value& key) const {
+    if (key.is_string()) return find(std::string_view(key.as_string()));
+    for (const auto& [k, v] : entries)
+        if (!k.is_string() && equals(k, key)) return &v;
+    return nullptr;
+}
+
+void ObjectData::set(Value key, Value value) {
     for (auto& [k, v] : entries) {
-        if (k == key) {
+        if (k.is_string() == key.is_string() && equals(k, key)) {
             v = std::move(value);
             return;
         }
     }
     entries.emplace_back(std::move(key), std::move(value));
+}
+
+std::string html_escape(const std::string& s) {
+    std::string out;
+    for (char c : s) {
+        switch (c) {
+            case '&': out += "&amp;"; break;
+            case '<': out += "&lt;"; break;
+            case '>': out += "&gt;"; break;
+            case '"': out += "&#34;"; break;
+            case '\'': out += "&#39;"; break;
+            default: out += c;
+        }
+    }
+    return out;
+}
+
+bool is_hashable_key(const Value& key) {
+    return key.is_string() || key.is_number() || key.is_none();
 }
 
 const Value* CallArgs::named_arg(std::string_view name) const {
@@ -92,13 +118,28 @@ Value make_array(std::vector<Value> items, bool is_tuple) {
     return Value(ArrayPtr(std::move(a)));
 }
 
-Value make_object(std::vector<std::pair<std::string, Value>> entries) {
+namespace {
+
+// Text that is equal for equal keys (1, 1.0 and true share one).
+std::string key_identity(const Value& k) {
+    if (k.is_string()) return "s" + k.as_string();
+    if (k.is_none()) return "n";
+    if (k.is_int() || k.is_bool()) return "i" + std::to_string(k.is_bool() ? int64_t{k.as_bool()} : k.as_int());
+    double f = k.as_float();
+    if (f == std::floor(f) && std::fabs(f) < 9.2e18) return "i" + std::to_string(static_cast<int64_t>(f));
+    return "f" + format_float(f);
+}
+
+}  // namespace
+
+Value make_object(std::vector<std::pair<Value, Value>> entries) {
     auto o = std::make_shared<ObjectData>();
     std::unordered_map<std::string, size_t> position;  // a repeated key keeps its first slot
     int d = 0;
     for (auto& [k, v] : entries) {
+        if (!is_hashable_key(k)) fail("unhashable type: '" + type_name(k) + "'");
         d = std::max(d, v.depth());
-        auto [it, inserted] = position.emplace(k, o->entries.size());
+        auto [it, inserted] = position.emplace(key_identity(k), o->entries.size());
         if (inserted) o->entries.emplace_back(std::move(k), std::move(v));
         else o->entries[it->second].second = std::move(v);
     }
@@ -218,7 +259,7 @@ void repr_into(std::string& out, const Value& v, int depth) {
             for (const auto& [k, val] : o.entries) {
                 if (!first) out += ", ";
                 first = false;
-                repr_string(out, k);
+                repr_into(out, k, depth + 1);
                 out += ": ";
                 repr_into(out, val, depth + 1);
             }
@@ -285,7 +326,7 @@ bool equals_at(const Value& a, const Value& b, int depth) {
         case Value::Kind::Array: {
             const auto& x = a.as_array().items;
             const auto& y = b.as_array().items;
-            if (x.size() != y.size()) return false;
+            if (a.as_array().is_tuple != b.as_array().is_tuple || x.size() != y.size()) return false;
             for (size_t i = 0; i < x.size(); ++i)
                 if (!equals_at(x[i], y[i], depth + 1)) return false;
             return true;
@@ -296,7 +337,7 @@ bool equals_at(const Value& a, const Value& b, int depth) {
             if (x.is_namespace || y.is_namespace) return a.same_as(b);
             if (x.entries.size() != y.entries.size()) return false;
             for (const auto& [k, v] : x.entries) {
-                const Value* other = y.find(k);
+                const Value* other = y.find_key(k);
                 if (!other || !equals_at(v, *other, depth + 1)) return false;
             }
             return true;
@@ -316,7 +357,7 @@ int compare_at(const Value& a, const Value& b, int depth) {
         int c = a.as_string().compare(b.as_string());
         return c < 0 ? -1 : (c > 0 ? 1 : 0);
     }
-    if (a.is_array() && b.is_array()) {
+    if (a.is_array() && b.is_array() && a.as_array().is_tuple == b.as_array().is_tuple) {
         const auto& x = a.as_array().items;
         const auto& y = b.as_array().items;
         for (size_t i = 0; i < x.size() && i < y.size(); ++i) {
@@ -415,17 +456,24 @@ void json_into(std::string& out, const Value& v, const JsonOptions& opt, int lev
                 out += "{}";
                 return;
             }
-            std::vector<const std::pair<std::string, Value>*> entries;
-            for (const auto& e : o.entries) entries.push_back(&e);
+            // Python's json turns scalar keys into strings: 1 -> "1", true -> "true".
+            std::vector<std::pair<std::string, const Value*>> entries;
+            for (const auto& [k, val] : o.entries) {
+                std::string key = k.is_string() ? k.as_string()
+                                  : k.is_none() ? "null"
+                                  : k.is_bool() ? (k.as_bool() ? "true" : "false")
+                                                : to_str(k);
+                entries.emplace_back(std::move(key), &val);
+            }
             if (opt.sort_keys)
-                std::stable_sort(entries.begin(), entries.end(), [](auto* a, auto* b) { return a->first < b->first; });
+                std::stable_sort(entries.begin(), entries.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
             out += '{';
             for (size_t i = 0; i < entries.size(); ++i) {
                 if (i) out += item_sep;
                 newline(level + 1);
-                json_string(out, entries[i]->first, opt.ensure_ascii);
+                json_string(out, entries[i].first, opt.ensure_ascii);
                 out += key_sep;
-                json_into(out, entries[i]->second, opt, level + 1);
+                json_into(out, *entries[i].second, opt, level + 1);
             }
             newline(level);
             out += '}';
@@ -457,9 +505,10 @@ Value from_json_at(const Json& j, int depth) {
             return make_array(std::move(items));
         }
         case nlohmann::json::value_t::object: {
-            std::vector<std::pair<std::string, Value>> entries;
+            std::vector<std::pair<Value, Value>> entries;
             entries.reserve(j.size());
-            for (auto it = j.begin(); it != j.end(); ++it) entries.emplace_back(it.key(), from_json_at(it.value(), depth + 1));
+            for (auto it = j.begin(); it != j.end(); ++it)
+                entries.emplace_back(Value(it.key()), from_json_at(it.value(), depth + 1));
             return make_object(std::move(entries));
         }
         default: fail("unsupported JSON value (binary data) in template input");

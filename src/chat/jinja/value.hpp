@@ -52,6 +52,12 @@ public:
     // that a later misuse can report it.
     static Value undefined(std::string hint = {});
     static Value none() { return Value(NoneTag{}); }
+    // A markupsafe.Markup string (from |safe or |escape): `+` escapes the other operand.
+    static Value markup(std::string s) {
+        Value v(std::move(s));
+        v.markup_ = true;
+        return v;
+    }
 
     Kind kind() const { return static_cast<Kind>(data_.index()); }
     bool is_undefined() const { return kind() == Kind::Undefined; }
@@ -61,6 +67,7 @@ public:
     bool is_float() const { return kind() == Kind::Float; }
     bool is_number() const { return is_int() || is_float() || is_bool(); }
     bool is_string() const { return kind() == Kind::String; }
+    bool is_markup() const { return markup_; }
     bool is_array() const { return kind() == Kind::Array; }
     bool is_object() const { return kind() == Kind::Object; }
     bool is_callable() const { return kind() == Kind::Callable; }
@@ -93,7 +100,11 @@ private:
 
     // Order matches Kind.
     std::variant<UndefinedTag, NoneTag, bool, int64_t, double, StrPtr, ArrayPtr, ObjectPtr, CallablePtr> data_;
+    bool markup_ = false;
 };
+
+// HTML escaping as markupsafe does it (& < > " ').
+std::string html_escape(const std::string& s);
 
 struct ArrayData {
     std::vector<Value> items;
@@ -101,14 +112,17 @@ struct ArrayData {
     int depth = 1;
 };
 
-// Insertion-ordered string-keyed map (Python dict), or a Jinja namespace().
+// Insertion-ordered map (Python dict) or a Jinja namespace(). Keys are strings or
+// other hashable scalars (int, float, bool, none); 1, 1.0 and true are the same key.
 struct ObjectData {
-    std::vector<std::pair<std::string, Value>> entries;
+    std::vector<std::pair<Value, Value>> entries;
     bool is_namespace = false;
+    bool is_loop = false;  // the `loop` variable: its keys are attributes, as in a namespace
     int depth = 1;  // of a dict (dicts are immutable); a namespace counts as 1
 
     const Value* find(std::string_view key) const;
-    void set(std::string key, Value value);  // replaces an existing key in place
+    const Value* find_key(const Value& key) const;
+    void set(Value key, Value value);  // replaces an existing key in place
     void clear() { entries.clear(); }
 };
 
@@ -132,7 +146,9 @@ public:
 
 // Containers are built through these so their depth is checked.
 Value make_array(std::vector<Value> items, bool is_tuple = false);
-Value make_object(std::vector<std::pair<std::string, Value>> entries);
+// Throws dsm::Error for an unhashable key (list, dict, ...).
+Value make_object(std::vector<std::pair<Value, Value>> entries);
+bool is_hashable_key(const Value& key);
 
 // Python semantics.
 bool truthy(const Value& v);

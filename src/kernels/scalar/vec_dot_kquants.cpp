@@ -72,8 +72,9 @@ void vec_dot_q3_k(int64_t n, float* out, const void* w, const void* x) {
     for (int64_t i = 0; i < n / kQK_K; ++i) {
         int8_t levels[kQK_K];
         unpack_2bit(a[i].qs, levels);
-        for (int e = 0; e < kQK_K; ++e)
-            if (!(a[i].hmask[e % 32] & (1u << (e / 32)))) levels[e] = int8_t(levels[e] - 4);
+        // hmask bit e/32 of byte e%32 clear: the level is 4 lower.
+        for (int bit = 0; bit < 8; ++bit)
+            for (int l = 0; l < 32; ++l) levels[32 * bit + l] = int8_t(levels[32 * bit + l] - (((a[i].hmask[l] >> bit) & 1) ? 0 : 4));
         int scaled = 0;
         for (int j = 0; j < 16; ++j) scaled += q3k_scale(a[i].scales, j) * dot_levels(levels + 16 * j, b[i].qs + 16 * j, 16);
         sum += fp16_to_f32(a[i].d) * b[i].d * float(scaled);

@@ -10,17 +10,17 @@
 namespace dsm::kernels::scalar {
 namespace {
 
-// The 32 5-bit levels of a Q5 block (nibble plus the bit from qh), unbiased.
-inline void q5_levels(const uint8_t qs[16], const uint8_t qh[4], int out[32]) {
+// The 32 5-bit levels of a Q5 block (nibble plus the bit from qh) minus `bias`.
+inline void q5_levels(const uint8_t qs[16], const uint8_t qh[4], int bias, int8_t out[32]) {
     uint32_t high;
     std::memcpy(&high, qh, 4);
     for (int j = 0; j < 16; ++j) {
-        out[j] = (qs[j] & 0x0f) | int(((high >> j) & 1u) << 4);
-        out[j + 16] = (qs[j] >> 4) | int(((high >> (j + 16)) & 1u) << 4);
+        out[j] = int8_t(((qs[j] & 0x0f) | int(((high >> j) & 1u) << 4)) - bias);
+        out[j + 16] = int8_t(((qs[j] >> 4) | int(((high >> (j + 16)) & 1u) << 4)) - bias);
     }
 }
 
-inline int dot32(const int* a, const int8_t* b) {
+inline int dot32(const int8_t* a, const int8_t* b) {
     int sum = 0;
     for (int j = 0; j < 32; ++j) sum += a[j] * b[j];
     return sum;
@@ -46,9 +46,8 @@ void vec_dot_q5_0(int64_t n, float* out, const void* w, const void* x) {
     const auto* b = static_cast<const BlockQ8_0*>(x);
     float sum = 0;
     for (int64_t i = 0; i < n / kQK5_0; ++i) {
-        int levels[32];
-        q5_levels(a[i].qs, a[i].qh, levels);
-        for (int& l : levels) l -= 16;
+        int8_t levels[32];
+        q5_levels(a[i].qs, a[i].qh, 16, levels);
         sum += float(dot32(levels, b[i].qs)) * (fp16_to_f32(a[i].d) * fp16_to_f32(b[i].d));
     }
     *out = sum;
@@ -85,8 +84,8 @@ void vec_dot_q5_1(int64_t n, float* out, const void* w, const void* x) {
     const auto* b = static_cast<const BlockQ8_1*>(x);
     float sum = 0;
     for (int64_t i = 0; i < n / kQK5_1; ++i) {
-        int levels[32];
-        q5_levels(a[i].qs, a[i].qh, levels);
+        int8_t levels[32];
+        q5_levels(a[i].qs, a[i].qh, 0, levels);
         sum += float(dot32(levels, b[i].qs)) * (fp16_to_f32(a[i].d) * fp16_to_f32(b[i].d)) +
                fp16_to_f32(a[i].m) * fp16_to_f32(b[i].s);
     }
