@@ -132,7 +132,16 @@ public:
     virtual std::string token_to_piece(int32_t id) const = 0;
     // End of generation: EOS, EOT and similar.
     virtual bool is_end_of_generation(int32_t id) const = 0;
-    virtual std::unique_ptr<TextStream> text_stream() const = 0;
+    // A decoder for generated text. at_text_start: the ids begin a text (strip
+    // SentencePiece's leading space) rather than continue a prompt.
+    virtual std::unique_ptr<TextStream> text_stream(bool at_text_start = false) const = 0;
+    // Special token ids of the vocabulary (-1 if it has none) and whether encoding
+    // with add_special = true prepends BOS.
+    struct SpecialTokens {
+        int32_t bos = -1, eos = -1, eot = -1;
+        bool add_bos = false;
+    };
+    virtual SpecialTokens special_tokens() const = 0;
     // The Jinja chat template from the file ("" if none).
     virtual std::string chat_template() const = 0;
 };

@@ -23,10 +23,15 @@
 
 namespace dsm::kernels {
 
-// Tables of the other instruction sets (declare them here when they exist):
-// #if defined(__x86_64__)
-// const KernelTable& avx2_table();
-// #endif
+// Tables of the other instruction sets (src/kernels/x86, src/kernels/arm).
+#if defined(__x86_64__)
+const KernelTable& avx512_table();
+const KernelTable& avx2_table();
+#endif
+#if defined(__aarch64__)
+const KernelTable& i8mm_table();
+const KernelTable& dotprod_table();
+#endif
 
 namespace {
 
@@ -38,7 +43,14 @@ struct Candidate {
 
 // Best first; "scalar" must stay last.
 constexpr Candidate kCandidates[] = {
-    // e.g. {"avx2", avx2_table, [] { return cpu_features().avx2; }},
+#if defined(__x86_64__)
+    {"avx512", avx512_table, [] { return cpu_features().avx512; }},
+    {"avx2", avx2_table, [] { return cpu_features().avx2; }},
+#endif
+#if defined(__aarch64__)
+    {"i8mm", i8mm_table, [] { return cpu_features().i8mm; }},
+    {"dotprod", dotprod_table, [] { return cpu_features().dotprod; }},
+#endif
     {"scalar", scalar_table, [] { return true; }},
 };
 

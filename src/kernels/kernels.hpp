@@ -1,6 +1,6 @@
 // The one dispatch point for compute kernels. A KernelTable holds function pointers
 // for one instruction set; active() picks the best table this CPU supports at
-// start-up (overridable with DSM_KERNELS=scalar|avx2|avx512|neon|... or force()).
+// start-up (overridable with DSM_KERNELS=scalar|avx2|avx512|dotprod|i8mm or force()).
 // Every table computes the same function as the scalar table, to float rounding.
 #pragma once
 #include <cstdint>
@@ -27,10 +27,30 @@ using FromFloatFn = void (*)(const float* x, void* y, int64_t n);
 
 constexpr int kMaxTypeId = 31;
 
+// Products for prompts (many tokens): a tile of weight rows times a tile of tokens,
+// with weights and activations reused from registers. The result is the vec_dot
+// of every (row, token) pair, up to float summation order.
+//   out[t * out_stride + r] = dot(W row r, token t)   for r < n_rows, t < n_tokens,
+// W rows w_stride bytes apart; x points to prepared token rows x_stride bytes apart.
+using GemmFn = void (*)(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, size_t w_stride, const void* x,
+                        size_t x_stride, float* out, int64_t out_stride);
+// Converts one activation row (activation_type of the weight type, n elements) into
+// the gemm's token layout: prepared_block_bytes per activation block.
+using GemmPrepareFn = void (*)(int64_t n, const void* x, void* prepared);
+
+struct GemmKernel {
+    GemmFn gemm = nullptr;           // null: the type has no gemm in this table (use vec_dot)
+    GemmPrepareFn prepare = nullptr; // null: gemm reads the activation rows as they are
+    uint32_t prepared_block_bytes = 0;
+    uint32_t row_tile = 1;           // the kernel's row granularity; split work in multiples of it
+    uint32_t min_tokens = 2;         // below this many tokens vec_dot per pair is as fast
+};
+
 struct KernelTable {
-    std::string_view isa;                 // "scalar", "avx2", "avx512", "neon", ...
+    std::string_view isa;                 // "scalar", "avx2", "avx512", "dotprod", "i8mm"
     VecDotFn vec_dot[kMaxTypeId]{};       // indexed by weight type id; null = unsupported
     FromFloatFn from_float[kMaxTypeId]{}; // indexed by activation type id
+    GemmKernel gemm[kMaxTypeId]{};        // indexed by weight type id; optional
 };
 
 const KernelTable& scalar_table();

@@ -9,6 +9,20 @@
 namespace dsm::kernels {
 namespace {
 
+// Below this many multiply-adds a product runs on the calling thread: waking the
+// pool costs more than the work (the tiny test models' 64-wide matrices).
+constexpr int64_t kSerialMacs = int64_t(1) << 17;
+
+// Runs fn(task, thread) for every task, on the pool or (serial) on this thread.
+template <typename Fn>
+void for_each_task(ThreadPool& pool, bool serial, int64_t n_tasks, const Fn& fn) {
+    if (serial || n_tasks == 1) {
+        for (int64_t i = 0; i < n_tasks; ++i) fn(i, 0);
+    } else {
+        pool.parallel_for(n_tasks, fn);
+    }
+}
+
 void matmul_f32_reference(const Weight& w, const float* x, int64_t x_stride, int64_t n_tokens, float* y,
                           int64_t y_stride, ThreadPool& pool) {
     const VecDotFn dot = active().vec_dot[uint32_t(DType::F32)];
@@ -16,6 +30,26 @@ void matmul_f32_reference(const Weight& w, const float* x, int64_t x_stride, int
         std::vector<float> row(static_cast<size_t>(w.cols));
         dequantize_row(w.type, w.row(r), row.data(), w.cols);
         for (int64_t t = 0; t < n_tokens; ++t) dot(w.cols, y + t * y_stride + r, row.data(), x + t * x_stride);
+    });
+}
+
+// Prompt path: tiles of row_tile rows x a token range per task, each one gemm call
+// (which repacks its rows once and streams the tokens through). A task takes all
+// tokens unless there are too few row tiles to keep the threads busy.
+void matmul_gemm(const Weight& w, const GemmKernel& gk, const uint8_t* xp, size_t xp_stride, int64_t n_tokens,
+                 float* y, int64_t y_stride, ThreadPool& pool, bool serial) {
+    const int64_t row_tile = gk.row_tile;
+    const int64_t n_row_tiles = (w.rows + row_tile - 1) / row_tile;
+    const int64_t want_tasks = serial ? 1 : int64_t(pool.size()) * 4;
+    int64_t token_chunks = std::max<int64_t>(1, std::min<int64_t>((want_tasks + n_row_tiles - 1) / n_row_tiles,
+                                                                  (n_tokens + 7) / 8));
+    const int64_t token_tile = (n_tokens + token_chunks - 1) / token_chunks;
+    token_chunks = (n_tokens + token_tile - 1) / token_tile;
+    for_each_task(pool, serial, n_row_tiles * token_chunks, [&](int64_t task, int) {
+        const int64_t r0 = (task % n_row_tiles) * row_tile, rows = std::min(row_tile, w.rows - r0);
+        const int64_t t0 = (task / n_row_tiles) * token_tile, tokens = std::min(token_tile, n_tokens - t0);
+        gk.gemm(w.cols, rows, tokens, w.row(r0), w.row_stride, xp + size_t(t0) * xp_stride, xp_stride,
+                y + t0 * y_stride + r0, y_stride);
     });
 }
 
@@ -31,7 +65,33 @@ void matmul(const Weight& w, const float* x, int64_t x_stride, int64_t n_tokens,
     const DType act = activation_type(w.type);
     const VecDotFn dot = kt.vec_dot[uint32_t(w.type)];
     const FromFloatFn convert = kt.from_float[uint32_t(act)];
+    const GemmKernel& gk = kt.gemm[uint32_t(w.type)];
     const size_t x_row_bytes = row_bytes(act, w.cols);
+    const bool serial = pool.size() == 1 || w.rows * w.cols * n_tokens < kSerialMacs;
+    const bool parallel_convert = !serial && n_tokens >= 4;
+
+    if (gk.gemm && n_tokens >= int64_t(gk.min_tokens)) {
+        if (!gk.prepare) {
+            scratch.resize(x_row_bytes * size_t(n_tokens));
+            uint8_t* dst = scratch.data();
+            for_each_task(pool, !parallel_convert, n_tokens,
+                          [&](int64_t t, int) { convert(x + t * x_stride, dst + size_t(t) * x_row_bytes, w.cols); });
+            matmul_gemm(w, gk, dst, x_row_bytes, n_tokens, y, y_stride, pool, serial);
+            return;
+        }
+        // Convert each token row (in a per-thread buffer) and prepare it for the gemm.
+        const size_t prepared_bytes = size_t(w.cols / info(act).block_size) * gk.prepared_block_bytes;
+        scratch.resize(prepared_bytes * size_t(n_tokens));
+        uint8_t* dst = scratch.data();
+        for_each_task(pool, !parallel_convert, n_tokens, [&](int64_t t, int) {
+            thread_local std::vector<uint8_t> row;
+            row.resize(x_row_bytes);
+            convert(x + t * x_stride, row.data(), w.cols);
+            gk.prepare(w.cols, row.data(), dst + size_t(t) * prepared_bytes);
+        });
+        matmul_gemm(w, gk, dst, prepared_bytes, n_tokens, y, y_stride, pool, serial);
+        return;
+    }
 
     const uint8_t* xq;
     if (act == DType::F32) {
@@ -39,11 +99,8 @@ void matmul(const Weight& w, const float* x, int64_t x_stride, int64_t n_tokens,
     } else {
         scratch.resize(x_row_bytes * size_t(n_tokens));
         uint8_t* dst = scratch.data();
-        if (n_tokens >= 4) {
-            pool.parallel_for(n_tokens, [&](int64_t t, int) { convert(x + t * x_stride, dst + size_t(t) * x_row_bytes, w.cols); });
-        } else {
-            for (int64_t t = 0; t < n_tokens; ++t) convert(x + t * x_stride, dst + size_t(t) * x_row_bytes, w.cols);
-        }
+        for_each_task(pool, !parallel_convert, n_tokens,
+                      [&](int64_t t, int) { convert(x + t * x_stride, dst + size_t(t) * x_row_bytes, w.cols); });
         xq = dst;
     }
     const size_t xq_stride = act == DType::F32 ? size_t(x_stride) * 4 : x_row_bytes;
@@ -57,7 +114,7 @@ void matmul(const Weight& w, const float* x, int64_t x_stride, int64_t n_tokens,
     row_tile = std::min<int64_t>(std::max<int64_t>(row_tile, 4), 256);
     const int64_t n_row_tiles = (w.rows + row_tile - 1) / row_tile;
 
-    pool.parallel_for(n_row_tiles * n_token_tiles, [&](int64_t task, int) {
+    for_each_task(pool, serial, n_row_tiles * n_token_tiles, [&](int64_t task, int) {
         const int64_t r0 = (task % n_row_tiles) * row_tile, r1 = std::min(w.rows, r0 + row_tile);
         const int64_t t0 = (task / n_row_tiles) * token_tile, t1 = std::min(n_tokens, t0 + token_tile);
         for (int64_t r = r0; r < r1; ++r) {

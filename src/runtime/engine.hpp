@@ -24,7 +24,8 @@ public:
     std::string token_to_piece(int32_t id) const override;
     bool is_end_of_generation(int32_t id) const override;
     std::string chat_template() const override;
-    std::unique_ptr<TextStream> text_stream() const override;
+    std::unique_ptr<TextStream> text_stream(bool at_text_start) const override;
+    SpecialTokens special_tokens() const override;
 
     const Transformer& transformer() const { return *transformer_; }
     const gguf::File& file() const { return *file_; }

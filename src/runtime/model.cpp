@@ -70,7 +70,7 @@ namespace {
 
 class DecoderStream : public TextStream {
 public:
-    explicit DecoderStream(const Tokenizer& t) : dec_(t) {}
+    DecoderStream(const Tokenizer& t, bool at_text_start) : dec_(t, false, at_text_start) {}
     std::string push(int32_t id) override { return dec_.push(id); }
     std::string flush() override { return dec_.flush(); }
 
@@ -80,8 +80,19 @@ private:
 
 }  // namespace
 
-std::unique_ptr<TextStream> EngineModel::text_stream() const {
-    return std::make_unique<DecoderStream>(require_tokenizer());
+Model::SpecialTokens EngineModel::special_tokens() const {
+    SpecialTokens s;
+    if (tokenizer_) {
+        s.bos = tokenizer_->bos();
+        s.eos = tokenizer_->eos();
+        s.eot = tokenizer_->eot();
+        s.add_bos = tokenizer_->add_bos();
+    }
+    return s;
+}
+
+std::unique_ptr<TextStream> EngineModel::text_stream(bool at_text_start) const {
+    return std::make_unique<DecoderStream>(require_tokenizer(), at_text_start);
 }
 
 }  // namespace dsm

@@ -1,5 +1,6 @@
 // Tokenizer::from_hf_json / from_hf_files: builds the pipeline from a Hugging Face
-// tokenizer.json (+ tokenizer_config.json), and to_vocab_spec for the converter.
+// tokenizer.json (+ tokenizer_config.json). Only the BPE model is supported.
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>

@@ -1,6 +1,7 @@
 #include "tokenizer/models.hpp"
 
 #include <algorithm>
+#include <climits>
 
 #include "tokenizer/unicode.hpp"
 
@@ -17,28 +18,24 @@ size_t slot_of(uint64_t key, size_t mask) { return size_t((key * 0x9E3779B97F4A7
 void MergeTable::reserve(size_t n) {
     size_t cap = 16;
     while (cap < n * 2) cap *= 2;
-    if (cap <= keys_.size()) return;
-    std::vector<uint64_t> old_keys(cap, kEmpty);
-    std::vector<Value> old_values(cap);
-    old_keys.swap(keys_);
-    old_values.swap(values_);
+    if (cap <= slots_.size()) return;
+    std::vector<Slot> old(cap, Slot{kEmpty, {}});
+    old.swap(slots_);
     size_ = 0;
-    for (size_t i = 0; i < old_keys.size(); ++i)
-        if (old_keys[i] != kEmpty)
-            insert(int32_t(old_keys[i] >> 32), int32_t(uint32_t(old_keys[i])), old_values[i]);
+    for (const Slot& s : old)
+        if (s.key != kEmpty) insert(int32_t(s.key >> 32), int32_t(uint32_t(s.key)), s.value);
 }
 
-void MergeTable::grow() { reserve(keys_.empty() ? 8 : keys_.size()); }
+void MergeTable::grow() { reserve(slots_.empty() ? 8 : slots_.size()); }
 
 void MergeTable::insert(int32_t left, int32_t right, Value v) {
-    if ((size_ + 1) * 2 > keys_.size()) grow();
+    if ((size_ + 1) * 2 > slots_.size()) grow();
     const uint64_t k = key(left, right);
-    const size_t mask = keys_.size() - 1;
+    const size_t mask = slots_.size() - 1;
     for (size_t i = slot_of(k, mask);; i = (i + 1) & mask) {
-        if (keys_[i] == k) return;
-        if (keys_[i] == kEmpty) {
-            keys_[i] = k;
-            values_[i] = v;
+        if (slots_[i].key == k) return;
+        if (slots_[i].key == kEmpty) {
+            slots_[i] = {k, v};
             ++size_;
             return;
         }
@@ -46,12 +43,12 @@ void MergeTable::insert(int32_t left, int32_t right, Value v) {
 }
 
 const MergeTable::Value* MergeTable::find(int32_t left, int32_t right) const {
-    if (keys_.empty()) return nullptr;
+    if (slots_.empty()) return nullptr;
     const uint64_t k = key(left, right);
-    const size_t mask = keys_.size() - 1;
+    const size_t mask = slots_.size() - 1;
     for (size_t i = slot_of(k, mask);; i = (i + 1) & mask) {
-        if (keys_[i] == k) return &values_[i];
-        if (keys_[i] == kEmpty) return nullptr;
+        if (slots_[i].key == k) return &slots_[i].value;
+        if (slots_[i].key == kEmpty) return nullptr;
     }
 }
 
@@ -133,6 +130,36 @@ void BpeModel::push_initial(std::string_view unit, std::vector<int32_t>& ids, st
     is_unk.push_back(true);
 }
 
+// Short pieces (most words): rescanning a small array of pair ranks is cheaper
+// than a heap. Same order: lowest rank first, leftmost on ties.
+void BpeModel::merge_short(std::vector<int32_t>& ids, std::vector<int32_t>& out) const {
+    constexpr int32_t kNone = INT32_MAX;
+    std::array<int32_t, kShortPiece> rank, merged;
+    size_t len = ids.size();
+    auto pair_at = [&](size_t i) {
+        const MergeTable::Value* v = table_.find(ids[i], ids[i + 1]);
+        rank[i] = v ? v->rank : kNone;
+        merged[i] = v ? v->merged : -1;
+    };
+    for (size_t i = 0; i + 1 < len; ++i) pair_at(i);
+    while (len > 1) {
+        size_t best = 0;
+        for (size_t i = 1; i + 1 < len; ++i)
+            if (rank[i] < rank[best]) best = i;
+        if (rank[best] == kNone) break;
+        ids[best] = merged[best];
+        for (size_t i = best + 1; i + 1 < len; ++i) {
+            ids[i] = ids[i + 1];
+            rank[i] = rank[i + 1];
+            merged[i] = merged[i + 1];
+        }
+        --len;
+        if (best > 0) pair_at(best - 1);
+        if (best + 1 < len) pair_at(best);
+    }
+    out.insert(out.end(), ids.begin(), ids.begin() + ptrdiff_t(len));
+}
+
 void BpeModel::encode(std::string_view piece, bool byte_level, std::vector<int32_t>& out) const {
     if (piece.empty()) return;
     thread_local BpeScratch sc;
@@ -180,6 +207,10 @@ void BpeModel::encode(std::string_view piece, bool byte_level, std::vector<int32
     const auto n = int32_t(sc.ids.size());
     if (n <= 1) {
         out.insert(out.end(), sc.ids.begin(), sc.ids.end());
+        return;
+    }
+    if (n <= kShortPiece) {
+        merge_short(sc.ids, out);
         return;
     }
     auto& syms = sc.syms;

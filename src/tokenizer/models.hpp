@@ -28,17 +28,20 @@ public:
         int32_t rank;
         int32_t merged;
     };
-    void reserve(size_t n);
     // Keeps the first value given for a pair.
     void insert(int32_t left, int32_t right, Value v);
     const Value* find(int32_t left, int32_t right) const;
-    size_t size() const { return size_; }
 
 private:
+    void reserve(size_t n);
     static uint64_t key(int32_t l, int32_t r) { return (uint64_t(uint32_t(l)) << 32) | uint32_t(r); }
     void grow();
-    std::vector<uint64_t> keys_;
-    std::vector<Value> values_;
+    // Key and value side by side: a lookup touches one cache line.
+    struct Slot {
+        uint64_t key;
+        Value value;
+    };
+    std::vector<Slot> slots_;
     size_t size_ = 0;
 };
 
@@ -65,7 +68,9 @@ public:
     void encode(std::string_view piece, bool byte_level, std::vector<int32_t>& out) const;
 
 private:
+    static constexpr int32_t kShortPiece = 24;  // pieces up to this many symbols use merge_short
     void push_initial(std::string_view unit, std::vector<int32_t>& ids, std::vector<bool>& is_unk) const;
+    void merge_short(std::vector<int32_t>& ids, std::vector<int32_t>& out) const;
 
     const VocabMap& vocab_;
     Options opt_;

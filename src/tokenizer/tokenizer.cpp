@@ -39,10 +39,10 @@ void AddedTokenMatcher::add(AddedToken token) {
 
 namespace {
 
-// Start of the run of White_Space characters that ends at `end`.
-size_t whitespace_run_start(std::string_view s, size_t end) {
+// Start of the run of White_Space characters that ends at `end` (not before `floor`).
+size_t whitespace_run_start(std::string_view s, size_t end, size_t floor) {
     size_t pos = end;
-    while (pos > 0) {
+    while (pos > floor) {
         size_t b = pos - 1;
         while (b > 0 && (uint8_t(s[b]) & 0xC0) == 0x80) --b;
         if (!is_white_space(utf8_next(s, b).cp)) break;
@@ -101,7 +101,7 @@ void AddedTokenMatcher::split(std::string_view text, bool parse_special, std::ve
         size_t start = i, stop = best_end;
         i = best_end;
         if (tok.single_word && (word_char_before(text, start) || word_char_at(text, stop))) continue;
-        if (tok.lstrip) start = std::max(whitespace_run_start(text, start), done);
+        if (tok.lstrip) start = whitespace_run_start(text, start, done);
         if (tok.rstrip) stop = whitespace_run_end(text, stop);
         if (start > done) out.push_back({done, start, -1});
         out.push_back({start, stop, tok.id});
@@ -135,7 +135,7 @@ void Tokenizer::Impl::register_added_tokens(const std::vector<tok::AddedToken>& 
 
 void Tokenizer::Impl::normalize(std::string& text) const {
     // Guards against a (malformed) chain of Replace normalizers that multiplies the
-    // text; real normalizers grow it by a small factor (NFKC: at most 18x).
+    // text; real normalizers grow it by a small factor (NFKC: at most 18 characters for one).
     const size_t limit = 64 * text.size() + 4096;
     for (const auto& n : normalizers) {
         n->apply(text);
@@ -144,7 +144,8 @@ void Tokenizer::Impl::normalize(std::string& text) const {
 }
 
 void Tokenizer::Impl::finish_special_tokens() {
-    // Well-known end-of-turn tokens (the names llama.cpp looks for).
+    // Well-known end-of-turn tokens: the names llama.cpp looks for, plus <|EOT|>
+    // (DeepSeek-Coder-Instruct's end of turn). The first one present is the EOT.
     static const char* const kEndOfTurn[] = {
         "<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>", "<|end_of_text|>",
         "<EOT>", "_<EOT>", "<｜end▁of▁sentence｜>", "<|EOT|>", "<|eom_id|>",
@@ -239,6 +240,7 @@ Tokenizer::~Tokenizer() = default;
 
 std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, bool parse_special) const {
     const Impl& m = *impl_;
+    if (text.size() >= (size_t(1) << 32)) throw Error("tokenizer: text of 4 GiB or more");  // spans are 32-bit
     std::string repaired;
     if (!tok::utf8_valid(text)) {
         repaired = tok::utf8_sanitize(text);
@@ -297,7 +299,8 @@ bool Tokenizer::is_end_of_generation(int32_t id) const {
 
 // ---- StreamDecoder --------------------------------------------------------
 
-StreamDecoder::StreamDecoder(const Tokenizer& tok, bool skip_special) : tok_(tok), skip_special_(skip_special) {}
+StreamDecoder::StreamDecoder(const Tokenizer& tok, bool skip_special, bool at_text_start)
+    : tok_(tok), skip_special_(skip_special), at_text_start_(at_text_start) {}
 
 // The window always starts with a token whose bytes were already returned (or with
 // the first token of the stream), so start-of-text rules hit the same token in every
@@ -307,7 +310,7 @@ std::string StreamDecoder::push(int32_t id) {
         throw Error("tokenizer: token id " + std::to_string(id) + " out of range [0, " + std::to_string(tok_.n_vocab()) + ")");
     if (skip_special_ && tok_.is_special(id)) return {};
     window_.push_back(id);
-    const std::string bytes = tok_.impl_->decode_raw(window_, skip_special_, true);
+    const std::string bytes = tok_.impl_->decode_raw(window_, skip_special_, at_text_start_);
     const std::string_view fresh = std::string_view(bytes).substr(std::min(emitted_, bytes.size()));
     const size_t n = tok::utf8_complete_prefix(fresh);
     std::string out = tok::utf8_sanitize(fresh.substr(0, n));
@@ -318,7 +321,7 @@ std::string StreamDecoder::push(int32_t id) {
 
 std::string StreamDecoder::flush() {
     if (window_.empty()) return {};
-    const std::string bytes = tok_.impl_->decode_raw(window_, skip_special_, true);
+    const std::string bytes = tok_.impl_->decode_raw(window_, skip_special_, at_text_start_);
     std::string out = tok::utf8_sanitize(std::string_view(bytes).substr(std::min(emitted_, bytes.size())));
     emitted_ = bytes.size();
     shrink();
@@ -329,7 +332,7 @@ std::string StreamDecoder::flush() {
 // token alone decodes to nothing (it could not then carry the start-of-text rules).
 void StreamDecoder::shrink() {
     const std::vector<int32_t> last(window_.end() - 1, window_.end());
-    const size_t n = tok_.impl_->decode_raw(last, skip_special_, true).size();
+    const size_t n = tok_.impl_->decode_raw(last, skip_special_, at_text_start_).size();
     if (n == 0) return;
     window_ = last;
     emitted_ = n;

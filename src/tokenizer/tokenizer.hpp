@@ -95,7 +95,9 @@ private:
 // strips SentencePiece's leading space only at the start of the stream.
 class StreamDecoder {
 public:
-    explicit StreamDecoder(const Tokenizer& tok, bool skip_special = false);
+    // at_text_start = false: the ids continue earlier text (a generated reply after
+    // a prompt), so SentencePiece's leading space is kept.
+    explicit StreamDecoder(const Tokenizer& tok, bool skip_special = false, bool at_text_start = true);
     std::string push(int32_t id);
     // Emits whatever is held back (an incomplete character becomes U+FFFD).
     std::string flush();
@@ -104,6 +106,7 @@ private:
     void shrink();
     const Tokenizer& tok_;
     bool skip_special_;
+    bool at_text_start_;
     std::vector<int32_t> window_;  // ids whose decoded bytes are not all emitted, plus one before them
     size_t emitted_ = 0;           // bytes of decode(window_) already returned
 };

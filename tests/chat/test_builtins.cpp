@@ -220,7 +220,7 @@ TEST(ChatBuiltins, ChatMlMatchesQwenTemplates) {
                                    conv.dump().find("</think>") == std::string::npos;
                         },
                         unchanged, same_output);
-    EXPECT_EQ(m, 10);
+    EXPECT_EQ(m, 12);
 }
 
 TEST(ChatBuiltins, Qwen2IsChatMlWithItsDefaultSystemPrompt) {

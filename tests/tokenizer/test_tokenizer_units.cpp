@@ -217,5 +217,27 @@ TEST(Vocab, BadSpecsThrow) {
     EXPECT_EQ(t->encode("ab", true, true), (std::vector<int32_t>{0, 1}));  // "ab" is not a token: no merge
 }
 
+// llama.cpp decodes "gpt-2" vocabularies with clean_up_tokenization_spaces (as
+// transformers' clean_up_tokenization does); DeepSeek and Qwen ones without.
+TEST(Vocab, CleanUpTokenizationSpaces) {
+    VocabSpec s;
+    s.model = "gpt2";
+    s.pre = "gpt-2";
+    s.tokens = {"a", "\xC4\xA0", ".", "'s", "\xC4\xA0?"};  // a, space, ., 's, " ?"
+    const auto t = Tokenizer::from_vocab(s);
+    EXPECT_EQ(t->decode(std::vector<int32_t>{0, 1, 2, 1, 3, 4}), "a.'s?");
+    s.pre = "deepseek-llm";
+    EXPECT_EQ(Tokenizer::from_vocab(s)->decode(std::vector<int32_t>{0, 1, 2, 1, 3, 4}), "a . 's ?");
+}
+
+TEST(HfJson, UnknownPreTokenizerHasNoGgufName) {
+    const auto t = Tokenizer::from_hf_json(R"({"model": {"vocab": {"a": 0}, "merges": []},
+        "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
+            {"type": "Split", "pattern": {"Regex": "x+"}, "behavior": "Isolated"},
+            {"type": "ByteLevel", "add_prefix_space": false, "use_regex": false}]}})", "");
+    EXPECT_EQ(t->encode("a", false, false), std::vector<int32_t>{0});
+    EXPECT_THROW(t->to_vocab_spec(), Error);
+}
+
 }  // namespace
 }  // namespace dsm::tok

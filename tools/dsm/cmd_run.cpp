@@ -60,7 +60,7 @@ int cmd_run(int argc, char** argv) {
         if (ids.empty()) throw Error("the prompt is empty and the model adds no BOS: nothing to start from");
     }
 
-    std::unique_ptr<TextStream> stream = model->has_tokenizer() ? model->text_stream() : nullptr;
+    std::unique_ptr<TextStream> stream = model->has_tokenizer() ? model->text_stream(prompt.empty()) : nullptr;
     if (stream && tokens.empty()) std::fputs(prompt.c_str(), stdout);
     const GenerateStats st = ctx->generate(ids, n_predict, sp, [&](int32_t tok) {
         if (stream) {

@@ -15,6 +15,11 @@ int cmd_info(int argc, char** argv);
 int cmd_logits(int argc, char** argv);
 int cmd_gen_model(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
+int cmd_quantize(int argc, char** argv);
+int cmd_imatrix(int argc, char** argv);
+int cmd_kld(int argc, char** argv);
+int cmd_tokenize(int argc, char** argv);
+int cmd_chat(int argc, char** argv);
 
 // Sampling flags shared by run and chat.
 void add_sampling_options(CLI::App& app, SamplerParams& s);

@@ -17,10 +17,15 @@ struct Command {
 
 const Command kCommands[] = {
     {"run", dsm::cli::cmd_run, "generate text from a prompt"},
+    {"chat", dsm::cli::cmd_chat, "chat with a model using its chat template"},
+    {"tokenize", dsm::cli::cmd_tokenize, "text to token ids (model vocabulary or tokenizer.json)"},
     {"info", dsm::cli::cmd_info, "print a model file's architecture, sizes and memory needs"},
     {"logits", dsm::cli::cmd_logits, "write all-position logits of a token sequence (raw float32)"},
     {"bench", dsm::cli::cmd_bench, "measure prompt and generation speed (like llama-bench)"},
     {"gen-model", dsm::cli::cmd_gen_model, "write a random-weight GGUF with a real model's shapes"},
+    {"quantize", dsm::cli::cmd_quantize, "quantize a GGUF model (q4_k_m, q8_0, int4-int8, ...)"},
+    {"imatrix", dsm::cli::cmd_imatrix, "compute an importance matrix from calibration text"},
+    {"kld", dsm::cli::cmd_kld, "KL divergence and perplexity of a model against its base"},
 };
 
 void usage(FILE* out) {

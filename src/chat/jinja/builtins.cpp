@@ -679,6 +679,7 @@ Value g_strftime_now(Interpreter& in, CallArgs& a) {
 
 Value apply_filter(Interpreter& in, const std::string& name, const Value& input, CallArgs& args) {
     in.charge(1);
+    in.charge_size(input);
     const auto& table = filter_table();
     auto it = table.find(name);
     if (it == table.end()) in.fail("no filter named '" + name + "'");
@@ -687,6 +688,7 @@ Value apply_filter(Interpreter& in, const std::string& name, const Value& input,
 
 bool apply_test(Interpreter& in, const std::string& name, const Value& v, CallArgs& args) {
     in.charge(1);
+    in.charge_size(v);
     static const std::unordered_map<std::string, std::string> aliases = {
         {"==", "eq"}, {"equalto", "eq"}, {"!=", "ne"}, {"<", "lt"}, {"lessthan", "lt"}, {"<=", "le"},
         {">", "gt"},  {"greaterthan", "gt"}, {">=", "ge"},

@@ -123,6 +123,12 @@ void Interpreter::charge(uint64_t steps) {
         fail("template exceeded its budget of " + std::to_string(limits_.max_steps) + " steps (runaway loop?)");
 }
 
+void Interpreter::charge_size(const Value& v) {
+    if (v.is_string()) charge(v.as_string().size() / 16);
+    else if (v.is_array()) charge(v.as_array().items.size());
+    else if (v.is_object()) charge(v.as_object().entries.size());
+}
+
 void Interpreter::check_size(size_t bytes) const {
     if (bytes > limits_.max_output_bytes)
         fail("template built a string larger than " + std::to_string(limits_.max_output_bytes) + " bytes");
@@ -163,6 +169,7 @@ Value Interpreter::get_item(const Value& obj, const Value& key) {
         return Value::undefined("'dict object' has no element " + repr(key));
     }
     if ((obj.is_array() || obj.is_string()) && int_like(key)) {
+        charge_size(obj);
         int64_t i = to_int(key);
         if (obj.is_array()) {
             const auto& items = obj.as_array().items;
@@ -515,6 +522,8 @@ Value Interpreter::eval_compare(const Expr& e) {
     Value left = eval(*e.children[0]);
     for (size_t i = 0; i < e.ops.size(); ++i) {
         Value right = eval(*e.children[i + 1]);
+        charge_size(left);
+        charge_size(right);
         const std::string& op = e.ops[i];
         bool ok;
         if (op == "==") ok = equals(left, right);
@@ -537,6 +546,7 @@ Value Interpreter::eval_slice(const Expr& e) {
     if (!e.children[0]) fail("a slice must be the only subscript");
     Value obj = eval(*e.children[0]);
     if (obj.is_undefined()) fail(undefined_message(obj));
+    charge_size(obj);
     int64_t parts[3] = {0, 0, 1};
     bool given[3] = {false, false, false};
     for (int k = 0; k < 3; ++k) {

@@ -29,6 +29,8 @@ public:
     // ---- services for filters, tests, methods and global functions ----------------
     const Limits& limits() const { return limits_; }
     void charge(uint64_t steps);
+    // Charges for work proportional to the size of `v` (bytes / 16, items).
+    void charge_size(const Value& v);
     // Throws if a string of `bytes` bytes would exceed the size limit.
     void check_size(size_t bytes) const;
     [[noreturn]] void fail(const std::string& msg) const;

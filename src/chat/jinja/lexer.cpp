@@ -129,11 +129,21 @@ private:
         throw Error(syntax_error_message(line, col, what));
     }
 
-    std::pair<int, int> position(size_t offset) const {
+    // Line and column (in code points) of a byte offset. Tokens arrive in increasing
+    // order, so the column is advanced from the previous one instead of recounted
+    // from the line start (which would be quadratic on long one-line templates).
+    std::pair<int, int> position(size_t offset) {
         auto it = std::upper_bound(line_starts_.begin(), line_starts_.end(), offset);
         size_t line_start = *(it - 1);
-        int col = static_cast<int>(utf8_length(std::string_view(src_).substr(line_start, offset - line_start))) + 1;
-        return {static_cast<int>(it - line_starts_.begin()), col};
+        int line = static_cast<int>(it - line_starts_.begin());
+        if (line != pos_line_ || offset < pos_offset_) {
+            pos_line_ = line;
+            pos_offset_ = line_start;
+            pos_col_ = 1;
+        }
+        pos_col_ += static_cast<int>(utf8_length(std::string_view(src_).substr(pos_offset_, offset - pos_offset_)));
+        pos_offset_ = offset;
+        return {line, pos_col_};
     }
 
     Token& push(Tok type, std::string value, size_t offset) {
@@ -405,6 +415,8 @@ private:
     std::string src_;
     std::vector<size_t> line_starts_;
     std::vector<Token> tokens_;
+    int pos_line_ = 0, pos_col_ = 1;  // cache of position()
+    size_t pos_offset_ = 0;
 };
 
 }  // namespace

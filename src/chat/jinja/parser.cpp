@@ -746,7 +746,8 @@ private:
             std::string name = expect_name();
             while (is_op(".")) {
                 next();
-                name += "." + expect_name();
+                name += '.';
+                name += expect_name();
             }
             auto f = node(ExprKind::Filter, at);
             f->name = std::move(name);
@@ -769,7 +770,8 @@ private:
         e->name = expect_name();
         while (is_op(".")) {
             next();
-            e->name += "." + expect_name();
+            e->name += '.';
+            e->name += expect_name();
         }
         e->children.push_back(std::move(subject));
         if (is_op("(")) {

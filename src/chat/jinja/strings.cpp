@@ -159,7 +159,6 @@ bool classify(const std::string& s, bool (*pred)(uint32_t)) {
 }
 
 bool string_method(Interpreter& in, const std::string& s, const std::string& name, CallArgs& args, Value* result) {
-    in.charge(s.size() / 16);
     if (name == "strip" || name == "lstrip" || name == "rstrip") {
         check_args(in, args, name, {"chars"});
         *result = Value(py_strip(s, arg_str(in, args, 0, "chars", false), name != "rstrip", name != "lstrip"));
@@ -429,6 +428,7 @@ bool py_islower(const std::string& s) {
 bool is_word_char(uint32_t cp) { return cp == '_' || is_alpha(cp) || is_numeric(cp); }
 
 bool call_method(Interpreter& in, const Value& obj, const std::string& name, CallArgs& args, Value* result) {
+    in.charge_size(obj);
     if (obj.is_string()) return string_method(in, obj.as_string(), name, args, result);
     if (obj.is_object() && !obj.as_object().is_namespace) {
         const ObjectData& o = obj.as_object();
