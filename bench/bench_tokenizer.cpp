@@ -3,7 +3,8 @@
 // MB/s for encode and decode.
 //
 //   bench_tokenizer [testdata_dir] [tokenizer_dir]
-// testdata_dir defaults to $DSM_TESTDATA; tokenizer_dir to <testdata>/tokenizer/hf/deepseek-v3.
+// testdata_dir defaults to $DSM_TESTDATA, then to the path baked in at build time
+// (DSM_DEFAULT_TESTDATA); tokenizer_dir to <testdata>/tokenizer/hf/deepseek-v3.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -74,7 +75,12 @@ void report(const char* what, double megabytes, const Timing& t) {
 int main(int argc, char** argv) {
     try {
         const char* env = std::getenv("DSM_TESTDATA");
-        const std::filesystem::path data = argc > 1 ? argv[1] : env ? env : "";
+#ifdef DSM_DEFAULT_TESTDATA
+        const char* fallback = DSM_DEFAULT_TESTDATA;
+#else
+        const char* fallback = "";
+#endif
+        const std::filesystem::path data = argc > 1 ? argv[1] : env && *env ? env : fallback;
         if (data.empty()) {
             std::fprintf(stderr, "usage: %s <testdata_dir> [tokenizer_dir]  (or set DSM_TESTDATA)\n", argv[0]);
             return 2;

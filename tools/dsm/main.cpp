@@ -23,6 +23,7 @@ const Command kCommands[] = {
     {"logits", dsm::cli::cmd_logits, "write all-position logits of a token sequence (raw float32)"},
     {"bench", dsm::cli::cmd_bench, "measure prompt and generation speed (like llama-bench)"},
     {"gen-model", dsm::cli::cmd_gen_model, "write a random-weight GGUF with a real model's shapes"},
+    {"convert", dsm::cli::cmd_convert, "convert a Hugging Face checkpoint (safetensors) to GGUF"},
     {"quantize", dsm::cli::cmd_quantize, "quantize a GGUF model (q4_k_m, q8_0, int4-int8, ...)"},
     {"imatrix", dsm::cli::cmd_imatrix, "compute an importance matrix from calibration text"},
     {"kld", dsm::cli::cmd_kld, "KL divergence and perplexity of a model against its base"},

@@ -15,10 +15,10 @@ namespace dsm::cli {
 
 class ProgressBar {
 public:
-    ProgressBar(std::string what, uint64_t total_bytes = 0)
-        : what_(std::move(what)), total_bytes_(total_bytes), tty_(isatty(STDERR_FILENO) != 0) {}
+    explicit ProgressBar(std::string what) : what_(std::move(what)), tty_(isatty(STDERR_FILENO) != 0) {}
 
-    void update(size_t done, size_t total, uint64_t bytes = 0) {
+    // bytes / total_bytes: optional byte counts shown after the items.
+    void update(size_t done, size_t total, uint64_t bytes = 0, uint64_t total_bytes = 0) {
         const auto now = std::chrono::steady_clock::now();
         const bool last = done >= total;
         if (!last && (!tty_ || now - last_draw_ < std::chrono::milliseconds(100))) return;
@@ -28,9 +28,9 @@ public:
         std::string bar(size_t(filled), '=');
         if (filled < width) bar += '>' + std::string(size_t(width - filled - 1), ' ');
         std::fprintf(stderr, "%s[%s] %zu/%zu %s", tty_ ? "\r" : "", bar.c_str(), done, total, what_.c_str());
-        if (total_bytes_ || bytes)
+        if (total_bytes || bytes)
             std::fprintf(stderr, "  %s/%s", human_bytes(double(bytes)).c_str(),
-                         human_bytes(double(total_bytes_ ? total_bytes_ : bytes)).c_str());
+                         human_bytes(double(total_bytes ? total_bytes : bytes)).c_str());
         const double secs = std::chrono::duration<double>(now - start_).count();
         std::fprintf(stderr, "  %.1f s%s", secs, last ? "\n" : "");
         std::fflush(stderr);
@@ -38,7 +38,6 @@ public:
 
 private:
     std::string what_;
-    uint64_t total_bytes_;
     bool tty_;
     std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
     std::chrono::steady_clock::time_point last_draw_{};

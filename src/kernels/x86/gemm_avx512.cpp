@@ -17,6 +17,7 @@
 #include <immintrin.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstring>
 #include <vector>
 
@@ -47,10 +48,40 @@ uint8_t* tile_buffer(size_t bytes) {
     return buf.data()->bytes;
 }
 
-// Stores levels[0 .. 4 * groups) of row r into a tile region laid out [group][row][4].
-inline void put_levels(uint8_t* dst, int r, const uint8_t* levels, int groups) {
-    for (int g = 0; g < groups; ++g) std::memcpy(dst + 64 * g + 4 * r, levels + 4 * g, 4);
+// The 16 rows of a tile, as pointers (rows past the matrix point at zeros, which
+// repack to levels with scale 0).
+using Rows = const uint8_t* const*;
+
+// Lane r of out[k] = the 32-bit word k of the 16 bytes at rows[r] + offset.
+inline void transpose16x4(Rows rows, size_t offset, __m512i out[4]) {
+    __m512i t[4];
+    const __m512i idx = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    for (int q = 0; q < 4; ++q) {
+        auto row = [&](int i) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[4 * q + i] + offset)); };
+        __m512i z = _mm512_castsi128_si512(row(0));
+        z = _mm512_inserti32x4(z, row(1), 1);
+        z = _mm512_inserti32x4(z, row(2), 2);
+        z = _mm512_inserti32x4(z, row(3), 3);
+        t[q] = _mm512_permutexvar_epi32(idx, z);  // 128-bit lane k: word k of rows 4q .. 4q + 3
+    }
+    const __m512i a = _mm512_shuffle_i32x4(t[0], t[1], 0x44), b = _mm512_shuffle_i32x4(t[2], t[3], 0x44);
+    const __m512i c = _mm512_shuffle_i32x4(t[0], t[1], 0xee), d = _mm512_shuffle_i32x4(t[2], t[3], 0xee);
+    out[0] = _mm512_shuffle_i32x4(a, b, 0x88);
+    out[1] = _mm512_shuffle_i32x4(a, b, 0xdd);
+    out[2] = _mm512_shuffle_i32x4(c, d, 0x88);
+    out[3] = _mm512_shuffle_i32x4(c, d, 0xdd);
 }
+
+// The fp16 at rows[r] + offset of the 16 rows, as floats.
+inline __m512 gather_fp16(Rows rows, size_t offset) {
+    alignas(32) uint16_t h[kRows];
+    for (int r = 0; r < kRows; ++r) std::memcpy(&h[r], rows[r] + offset, 2);
+    return _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(h)));
+}
+
+inline __m512i low_nibbles(__m512i v) { return _mm512_and_si512(v, _mm512_set1_epi8(0x0f)); }
+inline __m512i high_nibbles(__m512i v) { return _mm512_and_si512(_mm512_srli_epi32(v, 4), _mm512_set1_epi8(0x0f)); }
+inline void store(uint8_t* p, __m512i v) { _mm512_store_si512(p, v); }
 
 // ---- Q4_0 / Q5_0 / Q8_0 ------------------------------------------------------------
 
@@ -79,36 +110,45 @@ void prepare_q8_0(int64_t n, const void* x, void* prepared) {
 // Tile block: levels [8 groups][16 rows][4] then 16 float scales.
 constexpr size_t kLegacyBlockBytes = 512 + 64;
 
-inline void legacy_levels(const BlockQ4_0& b, uint8_t* l) {
-    for (int j = 0; j < 16; ++j) {
-        l[j] = b.qs[j] & 0x0f;
-        l[j + 16] = b.qs[j] >> 4;
+void repack_q4_0(Rows rows, int64_t nb, uint8_t* tile) {
+    for (int64_t b = 0; b < nb; ++b, tile += kLegacyBlockBytes) {
+        const size_t at = size_t(b) * sizeof(BlockQ4_0);
+        __m512i q[4];
+        transpose16x4(rows, at + 2, q);  // element 4g + i: low nibble of byte 4g + i; 16 + 4g + i: high nibble
+        for (int g = 0; g < 4; ++g) {
+            store(tile + 64 * g, low_nibbles(q[g]));
+            store(tile + 64 * (g + 4), high_nibbles(q[g]));
+        }
+        _mm512_store_ps(tile + 512, gather_fp16(rows, at));
     }
-}
-inline void legacy_levels(const BlockQ5_0& b, uint8_t* l) {
-    uint32_t h;
-    std::memcpy(&h, b.qh, 4);
-    for (int j = 0; j < 16; ++j) {
-        l[j] = uint8_t((b.qs[j] & 0x0f) | ((h >> j) & 1) << 4);
-        l[j + 16] = uint8_t((b.qs[j] >> 4) | ((h >> (j + 16)) & 1) << 4);
-    }
-}
-inline void legacy_levels(const BlockQ8_0& b, uint8_t* l) {
-    for (int j = 0; j < 32; ++j) l[j] = uint8_t(b.qs[j] ^ 0x80);
 }
 
-template <typename Block>
-void repack_legacy(const uint8_t* w, size_t w_stride, int rows, int64_t nb, uint8_t* tile) {
-    if (rows < kRows) std::memset(tile, 0, size_t(nb) * kLegacyBlockBytes);
-    for (int r = 0; r < rows; ++r) {
-        const auto* blocks = reinterpret_cast<const Block*>(w + size_t(r) * w_stride);
-        for (int64_t b = 0; b < nb; ++b) {
-            uint8_t* dst = tile + size_t(b) * kLegacyBlockBytes;
-            alignas(32) uint8_t levels[32];
-            legacy_levels(blocks[b], levels);
-            put_levels(dst, r, levels, 8);
-            reinterpret_cast<float*>(dst + 512)[r] = fp16_to_f32(blocks[b].d);
+void repack_q8_0(Rows rows, int64_t nb, uint8_t* tile) {
+    for (int64_t b = 0; b < nb; ++b, tile += kLegacyBlockBytes) {
+        const size_t at = size_t(b) * sizeof(BlockQ8_0);
+        __m512i q[8];
+        transpose16x4(rows, at + 2, q);
+        transpose16x4(rows, at + 18, q + 4);
+        for (int g = 0; g < 8; ++g) store(tile + 64 * g, _mm512_xor_si512(q[g], _mm512_set1_epi8(int8_t(-128))));
+        _mm512_store_ps(tile + 512, gather_fp16(rows, at));
+    }
+}
+
+void repack_q5_0(Rows rows, int64_t nb, uint8_t* tile) {
+    for (int64_t b = 0; b < nb; ++b, tile += kLegacyBlockBytes) {
+        const size_t at = size_t(b) * sizeof(BlockQ5_0);
+        __m512i q[4], qh[4];
+        transpose16x4(rows, at + 6, q);
+        transpose16x4(rows, at + 2, qh);  // word 0: the 32 fifth bits, bit e for element e
+        for (int g = 0; g < 8; ++g) {
+            // Bits 4g .. 4g + 3 of qh to bit 4 of the group's 4 bytes.
+            const __m512i bits = _mm512_and_si512(_mm512_srli_epi32(qh[0], 4 * g), _mm512_set1_epi32(0x0f));
+            const __m512i spread = _mm512_and_si512(_mm512_mullo_epi32(bits, _mm512_set1_epi32(0x00204081)),
+                                                    _mm512_set1_epi32(0x01010101));
+            const __m512i nib = g < 4 ? low_nibbles(q[g]) : high_nibbles(q[g - 4]);
+            store(tile + 64 * g, _mm512_or_si512(nib, _mm512_slli_epi32(spread, 4)));
         }
+        _mm512_store_ps(tile + 512, gather_fp16(rows, at));
     }
 }
 
@@ -142,36 +182,54 @@ constexpr size_t kK4Levels = 8 * 512, kK4Scales = kK4Levels, kK4Mins = kK4Scales
                  kK4DMin = kK4D + 64, kK4BlockBytes = kK4DMin + 64;
 
 template <bool Q5>
-void repack_q45_k(const uint8_t* w, size_t w_stride, int rows, int64_t nb, uint8_t* tile) {
+void repack_q45_k(Rows rows, int64_t nb, uint8_t* tile) {
     using Block = std::conditional_t<Q5, BlockQ5_K, BlockQ4_K>;
-    if (rows < kRows) std::memset(tile, 0, size_t(nb) * kK4BlockBytes);
-    for (int r = 0; r < rows; ++r) {
-        const auto* blocks = reinterpret_cast<const Block*>(w + size_t(r) * w_stride);
-        for (int64_t b = 0; b < nb; ++b) {
-            const Block& blk = blocks[b];
-            uint8_t* dst = tile + size_t(b) * kK4BlockBytes;
-            alignas(32) uint8_t levels[kQK_K];
-            for (int c = 0; c < 4; ++c) {
-                for (int l = 0; l < 32; ++l) {
-                    uint8_t lo = blk.qs[32 * c + l] & 0x0f, hi = blk.qs[32 * c + l] >> 4;
-                    if constexpr (Q5) {
-                        lo = uint8_t(lo | ((blk.qh[l] >> (2 * c)) & 1) << 4);
-                        hi = uint8_t(hi | ((blk.qh[l] >> (2 * c + 1)) & 1) << 4);
-                    }
-                    levels[64 * c + l] = lo;
-                    levels[64 * c + 32 + l] = hi;
-                }
-            }
-            for (int j = 0; j < 8; ++j) {
-                put_levels(dst + 512 * j, r, levels + 32 * j, 8);
-                uint8_t sc, m;
-                quant_detail::k4_scale_min(blk.scales, j, sc, m);
-                reinterpret_cast<int32_t*>(dst + kK4Scales)[16 * j + r] = sc;
-                reinterpret_cast<int32_t*>(dst + kK4Mins)[16 * j + r] = int32_t(uint32_t(m) | uint32_t(m) << 16);
-            }
-            reinterpret_cast<float*>(dst + kK4D)[r] = fp16_to_f32(blk.d);
-            reinterpret_cast<float*>(dst + kK4DMin)[r] = fp16_to_f32(blk.dmin);
+    constexpr size_t kQs = offsetof(Block, qs);
+    for (int64_t b = 0; b < nb; ++b, tile += kK4BlockBytes) {
+        const size_t at = size_t(b) * sizeof(Block);
+        // Word 0: d | dmin << 16; words 1..3: the packed scales A, B, C.
+        __m512i head[4];
+        transpose16x4(rows, at, head);
+        __m512i qh[8];
+        if constexpr (Q5) {
+            transpose16x4(rows, at + offsetof(BlockQ5_K, qh), qh);
+            transpose16x4(rows, at + offsetof(BlockQ5_K, qh) + 16, qh + 4);
         }
+        for (int c = 0; c < 4; ++c) {
+            __m512i q[8];
+            transpose16x4(rows, at + kQs + 32 * c, q);
+            transpose16x4(rows, at + kQs + 32 * c + 16, q + 4);
+            for (int g = 0; g < 8; ++g) {
+                __m512i lo = low_nibbles(q[g]), hi = high_nibbles(q[g]);
+                if constexpr (Q5) {
+                    const __m512i one = _mm512_set1_epi8(1);
+                    lo = _mm512_or_si512(lo, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(qh[g], 2 * c), one), 4));
+                    hi = _mm512_or_si512(hi, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(qh[g], 2 * c + 1), one), 4));
+                }
+                store(tile + 512 * (2 * c) + 64 * g, lo);
+                store(tile + 512 * (2 * c + 1) + 64 * g, hi);
+            }
+        }
+        // The 6-bit scales and mins (see quant_detail::k4_scale_min), four per word.
+        const __m512i m6 = _mm512_set1_epi32(0x3f3f3f3f), m4 = _mm512_set1_epi32(0x0f0f0f0f),
+                      top2 = _mm512_set1_epi32(0x30303030);
+        const __m512i A = head[1], B = head[2], C = head[3];
+        const __m512i words[4] = {
+            _mm512_and_si512(A, m6),                                                                   // scales 0..3
+            _mm512_or_si512(_mm512_and_si512(C, m4), _mm512_and_si512(_mm512_srli_epi32(A, 2), top2)),  // scales 4..7
+            _mm512_and_si512(B, m6),                                                                   // mins 0..3
+            _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(C, 4), m4),
+                            _mm512_and_si512(_mm512_srli_epi32(B, 2), top2)),  // mins 4..7
+        };
+        const __m512i byte = _mm512_set1_epi32(0xff);
+        for (int j = 0; j < 8; ++j) {
+            const __m512i sc = _mm512_and_si512(_mm512_srli_epi32(words[j / 4], 8 * (j % 4)), byte);
+            const __m512i m = _mm512_and_si512(_mm512_srli_epi32(words[2 + j / 4], 8 * (j % 4)), byte);
+            store(tile + kK4Scales + 64 * j, sc);
+            store(tile + kK4Mins + 64 * j, _mm512_or_si512(m, _mm512_slli_epi32(m, 16)));
+        }
+        _mm512_store_ps(tile + kK4D, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(head[0])));
+        _mm512_store_ps(tile + kK4DMin, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(head[0], 16))));
     }
 }
 
@@ -219,31 +277,36 @@ void kernel_q45_k(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_st
 constexpr size_t kK6Scales = 16 * 256, kK6Pairs = kK6Scales + 16 * 64, kK6D = kK6Pairs + 8 * 64,
                  kK6BlockBytes = kK6D + 64;
 
-void repack_q6_k(const uint8_t* w, size_t w_stride, int rows, int64_t nb, uint8_t* tile) {
-    if (rows < kRows) std::memset(tile, 0, size_t(nb) * kK6BlockBytes);
-    for (int r = 0; r < rows; ++r) {
-        const auto* blocks = reinterpret_cast<const BlockQ6_K*>(w + size_t(r) * w_stride);
-        for (int64_t b = 0; b < nb; ++b) {
-            const BlockQ6_K& blk = blocks[b];
-            uint8_t* dst = tile + size_t(b) * kK6BlockBytes;
-            alignas(32) uint8_t levels[kQK_K];
-            for (int half = 0; half < 2; ++half) {
-                const uint8_t* ql = blk.ql + 64 * half;
-                const uint8_t* qh = blk.qh + 32 * half;
-                for (int k = 0; k < 4; ++k)
-                    for (int l = 0; l < 32; ++l)
-                        levels[128 * half + 32 * k + l] =
-                            uint8_t(((ql[l + 32 * (k % 2)] >> (4 * (k / 2))) & 0x0f) | ((qh[l] >> (2 * k)) & 3) << 4);
-            }
-            for (int j = 0; j < 16; ++j) {
-                put_levels(dst + 256 * j, r, levels + 16 * j, 4);
-                reinterpret_cast<int32_t*>(dst + kK6Scales)[16 * j + r] = blk.scales[j];
-            }
-            for (int i = 0; i < 8; ++i)
-                reinterpret_cast<int32_t*>(dst + kK6Pairs)[16 * i + r] =
-                    int32_t(uint32_t(uint16_t(blk.scales[2 * i])) | uint32_t(uint16_t(blk.scales[2 * i + 1])) << 16);
-            reinterpret_cast<float*>(dst + kK6D)[r] = fp16_to_f32(blk.d);
+void repack_q6_k(Rows rows, int64_t nb, uint8_t* tile) {
+    for (int64_t b = 0; b < nb; ++b, tile += kK6BlockBytes) {
+        const size_t at = size_t(b) * sizeof(BlockQ6_K);
+        __m512i ql[32], qh[16], sc[4];
+        for (int k = 0; k < 8; ++k) transpose16x4(rows, at + 16 * k, ql + 4 * k);
+        for (int k = 0; k < 4; ++k) transpose16x4(rows, at + offsetof(BlockQ6_K, qh) + 16 * k, qh + 4 * k);
+        transpose16x4(rows, at + offsetof(BlockQ6_K, scales), sc);
+        // Element 128h + 32k + l: nibble k/2 of ql[64h + 32(k%2) + l], bits 2k of qh[32h + l];
+        // sub-block j = 8h + 2k + l/16, group g = (l % 16) / 4.
+        const __m512i m4 = _mm512_set1_epi8(0x0f), m2 = _mm512_set1_epi8(3);
+        for (int h = 0; h < 2; ++h)
+            for (int k = 0; k < 4; ++k)
+                for (int half = 0; half < 2; ++half)
+                    for (int g = 0; g < 4; ++g) {
+                        const int l = 16 * half + 4 * g;
+                        const __m512i lo = _mm512_and_si512(_mm512_srli_epi32(ql[(64 * h + 32 * (k % 2) + l) / 4], 4 * (k / 2)), m4);
+                        const __m512i hi = _mm512_and_si512(_mm512_srli_epi32(qh[(32 * h + l) / 4], 2 * k), m2);
+                        store(tile + 256 * (8 * h + 2 * k + half) + 64 * g, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 4)));
+                    }
+        for (int j = 0; j < 16; ++j)  // sign-extended scale j: byte j % 4 of word j / 4
+            store(tile + kK6Scales + 64 * j, _mm512_srai_epi32(_mm512_slli_epi32(sc[j / 4], 24 - 8 * (j % 4)), 24));
+        for (int i = 0; i < 8; ++i) {
+            const __m512i w = sc[i / 2];
+            const int s0 = 16 * (i % 2);  // bytes 2 (i % 2) and 2 (i % 2) + 1 of the word
+            const __m512i lo = _mm512_srai_epi32(_mm512_slli_epi32(w, 24 - s0), 24);
+            const __m512i hi = _mm512_srai_epi32(_mm512_slli_epi32(w, 16 - s0), 24);
+            store(tile + kK6Pairs + 64 * i,
+                  _mm512_or_si512(_mm512_and_si512(lo, _mm512_set1_epi32(0xffff)), _mm512_slli_epi32(hi, 16)));
         }
+        _mm512_store_ps(tile + kK6D, gather_fp16(rows, at + offsetof(BlockQ6_K, d)));
     }
 }
 
@@ -289,7 +352,7 @@ void kernel_q6_k(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_str
 
 // ---- driver -------------------------------------------------------------------------
 
-using RepackFn = void (*)(const uint8_t* w, size_t w_stride, int rows, int64_t nb, uint8_t* tile);
+using RepackFn = void (*)(Rows rows, int64_t nb, uint8_t* tile);
 using KernelFn = void (*)(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_stride, float* out,
                           int64_t out_stride, __mmask16 rows);
 
@@ -321,9 +384,19 @@ void gemm(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, size_t w_s
     uint8_t* tile = tile_buffer(size_t(nb) * BlockBytes);
     const auto* wp = static_cast<const uint8_t*>(w);
     const auto* xp = static_cast<const uint8_t*>(x);
+    thread_local std::vector<uint8_t> zero_row;
     for (int64_t r0 = 0; r0 < n_rows; r0 += kRows) {
         const int rows = int(std::min<int64_t>(kRows, n_rows - r0));
-        Repack(wp + size_t(r0) * w_stride, w_stride, rows, nb, tile);
+        const uint8_t* row_ptr[kRows];
+        for (int r = 0; r < kRows; ++r) {
+            if (r < rows) {
+                row_ptr[r] = wp + size_t(r0 + r) * w_stride;
+            } else {
+                zero_row.resize(w_stride);
+                row_ptr[r] = zero_row.data();
+            }
+        }
+        Repack(row_ptr, nb, tile);
         const __mmask16 mask = __mmask16((1u << rows) - 1);
         for (int64_t t0 = 0; t0 < n_tokens;) {
             // Spread a remainder over the last two calls rather than one tiny call.
@@ -346,9 +419,9 @@ void set_gemm_kernels(KernelTable& t) {
         k.prepared_block_bytes = sizeof(PreparedQ8_0);
         k.row_tile = kRows;
     };
-    legacy(DType::Q4_0, gemm<repack_legacy<BlockQ4_0>, Legacy, 32, kLegacyBlockBytes, kMaxTokens>, prepare_q8_0<8>);
-    legacy(DType::Q5_0, gemm<repack_legacy<BlockQ5_0>, Legacy, 32, kLegacyBlockBytes, kMaxTokens>, prepare_q8_0<16>);
-    legacy(DType::Q8_0, gemm<repack_legacy<BlockQ8_0>, Legacy, 32, kLegacyBlockBytes, kMaxTokens>, prepare_q8_0<128>);
+    legacy(DType::Q4_0, gemm<repack_q4_0, Legacy, 32, kLegacyBlockBytes, kMaxTokens>, prepare_q8_0<8>);
+    legacy(DType::Q5_0, gemm<repack_q5_0, Legacy, 32, kLegacyBlockBytes, kMaxTokens>, prepare_q8_0<16>);
+    legacy(DType::Q8_0, gemm<repack_q8_0, Legacy, 32, kLegacyBlockBytes, kMaxTokens>, prepare_q8_0<128>);
     auto kquant = [&](DType type, GemmFn fn) {
         GemmKernel& k = t.gemm[int(type)];
         k.gemm = fn;

@@ -1,0 +1,161 @@
+// Multi-row x multi-token tiles (KernelTable::gemm) against the same table's
+// per-pair vec_dot, and kernels::matmul (threads, tiny matrices, decode and prompt
+// paths) against scalar dot products.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "core/thread_pool.hpp"
+#include "core/weight.hpp"
+#include "kernel_test_util.hpp"
+#include "kernels/matmul.hpp"
+
+namespace dsm::test {
+namespace {
+
+using kernels::KernelTable;
+
+struct Problem {
+    DType type;
+    int64_t n, rows, tokens;
+    std::vector<uint8_t> w;                  // rows weight rows
+    std::vector<std::vector<uint8_t>> x;     // tokens activation rows (activation_type)
+};
+
+Problem make_problem(DType t, int64_t n, int64_t rows, int64_t tokens, std::mt19937& rng, bool raw) {
+    Problem p{t, n, rows, tokens, {}, {}};
+    for (int64_t r = 0; r < rows; ++r) {
+        const std::vector<uint8_t> row = random_weights(t, n, rng, raw);
+        p.w.insert(p.w.end(), row.begin(), row.end());
+    }
+    for (int64_t i = 0; i < tokens; ++i) p.x.push_back(random_activations(kernels::activation_type(t), n, rng, raw));
+    return p;
+}
+
+// Runs a table's gemm on the whole problem (tokens prepared as matmul does) into an
+// output with padding around every row, and checks each value against the same
+// table's vec_dot and the padding for stray writes.
+void check_gemm(const KernelTable& table, const Problem& p, const std::string& what) {
+    const kernels::GemmKernel& gk = table.gemm[int(p.type)];
+    const DType a = kernels::activation_type(p.type);
+    const size_t w_stride = row_bytes(p.type, p.n);
+    std::vector<uint8_t> xp;
+    size_t x_stride = row_bytes(a, p.n);
+    if (gk.prepare) {
+        x_stride = size_t(p.n / info(a).block_size) * gk.prepared_block_bytes;
+        xp.resize(x_stride * size_t(p.tokens));
+        for (int64_t t = 0; t < p.tokens; ++t) gk.prepare(p.n, p.x[size_t(t)].data(), xp.data() + size_t(t) * x_stride);
+    } else {
+        for (const auto& row : p.x) xp.insert(xp.end(), row.begin(), row.end());
+    }
+    const int64_t out_stride = p.rows + 3;
+    const float sentinel = -12345.5f;
+    std::vector<float> out(size_t(out_stride * p.tokens + 1), sentinel);
+    gk.gemm(p.n, p.rows, p.tokens, p.w.data(), w_stride, xp.data(), x_stride, out.data(), out_stride);
+    for (int64_t t = 0; t < p.tokens; ++t) {
+        for (int64_t r = 0; r < out_stride; ++r) {
+            const float got = out[size_t(t * out_stride + r)];
+            if (r >= p.rows) {
+                ASSERT_EQ(got, sentinel) << what << ": write outside the tile at token " << t << " row " << r;
+                continue;
+            }
+            const uint8_t* wr = p.w.data() + size_t(r) * w_stride;
+            float want = NAN;
+            table.vec_dot[int(p.type)](p.n, &want, wr, p.x[size_t(t)].data());
+            const double tol = order_tolerance(p.type, magnitude(p.type, wr, p.x[size_t(t)].data(), p.n), p.n);
+            ASSERT_NEAR(got, want, tol) << what << " row " << r << " token " << t;
+        }
+    }
+    ASSERT_EQ(out.back(), sentinel) << what;
+}
+
+class GemmVsVecDot : public ::testing::TestWithParam<DType> {};
+
+TEST_P(GemmVsVecDot, EdgeSizes) {
+    const DType t = GetParam();
+    const int64_t bs = info(t).block_size;
+    int tables = 0;
+    for (std::string_view isa : kernels::available()) {
+        const KernelTable& table = *kernels::find(isa);
+        if (!table.gemm[int(t)].gemm) continue;
+        ++tables;
+        std::mt19937 rng(99 + uint32_t(t));
+        for (int64_t blocks : {int64_t(1), int64_t(3), bs == 32 ? int64_t(48) : int64_t(6)}) {
+            for (int64_t rows : {1, 2, 5, 16, 17, 33}) {
+                for (int64_t tokens = 1; tokens <= 17; ++tokens) {
+                    if (blocks > 1 && tokens % 4 != 1 && rows != 17) continue;  // keep the run short
+                    const bool raw = (rows + tokens) % 2 == 0;
+                    const Problem p = make_problem(t, blocks * bs, rows, tokens, rng, raw);
+                    check_gemm(table, p,
+                               std::string(isa) + " " + std::string(dtype_name(t)) + " n=" + std::to_string(p.n) +
+                                   " rows=" + std::to_string(rows) + " tokens=" + std::to_string(tokens));
+                    if (HasFatalFailure()) return;
+                }
+            }
+        }
+    }
+    if (tables == 0) GTEST_SKIP() << "no table on this CPU has a gemm for " << dtype_name(t);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTypes, GemmVsVecDot, ::testing::ValuesIn(dot_weight_types()),
+                         [](const auto& i) { return type_label(i.param); });
+
+// matmul with the active table against scalar dot products of the same activations
+// (converted by the scalar table: from_float is bit-identical across tables), for
+// every table, decode (1 token) and prompt shapes, serial and threaded sizes.
+class MatmulVsScalar : public ::testing::TestWithParam<DType> {};
+
+TEST_P(MatmulVsScalar, AllTablesAndShapes) {
+    const DType t = GetParam();
+    const DType a = kernels::activation_type(t);
+    const int64_t bs = info(t).block_size;
+    const std::string before(kernels::active().isa);
+    ThreadPool pool(2);
+    std::mt19937 rng(5 + uint32_t(t));
+    struct Shape {
+        int64_t n, rows, tokens;
+    };
+    const int64_t k = std::max<int64_t>(bs, 32);
+    const Shape shapes[] = {{k, 3, 1}, {k, 64, 7}, {2 * k, 64, 1}, {4 * k, 33, 17}, {8 * k, 200, 1},
+                            {8 * k, 200, 9}, {6 * k, 130, 40}, {bs == 1 ? 64 : bs, 1, 3}};
+    for (const Shape& s : shapes) {
+        Weight w;
+        w.type = t;
+        w.cols = s.n;
+        w.rows = s.rows;
+        w.row_stride = row_bytes(t, s.n);
+        std::vector<uint8_t> data;
+        for (int64_t r = 0; r < s.rows; ++r) {
+            const std::vector<uint8_t> row = random_weights(t, s.n, rng, r % 3 == 0);
+            data.insert(data.end(), row.begin(), row.end());
+        }
+        w.data = data.data();
+        const int64_t x_stride = s.n + 5, y_stride = s.rows + 2;
+        const std::vector<float> x = normal(size_t(x_stride * s.tokens), rng, 2.0f);
+        for (std::string_view isa : kernels::available()) {
+            ASSERT_TRUE(kernels::force(isa));
+            std::vector<float> y(size_t(y_stride * s.tokens), NAN);
+            std::vector<uint8_t> scratch;
+            kernels::matmul(w, x.data(), x_stride, s.tokens, y.data(), y_stride, pool, scratch);
+            for (int64_t tok = 0; tok < s.tokens; ++tok) {
+                std::vector<uint8_t> xq(row_bytes(a, s.n));
+                kernels::scalar_table().from_float[int(a)](x.data() + tok * x_stride, xq.data(), s.n);
+                for (int64_t r = 0; r < s.rows; ++r) {
+                    float want;
+                    kernels::scalar_table().vec_dot[int(t)](s.n, &want, w.row(r), xq.data());
+                    const double tol = order_tolerance(t, magnitude(t, w.row(r), xq.data(), s.n), s.n);
+                    ASSERT_NEAR(y[size_t(tok * y_stride + r)], want, tol)
+                        << isa << " " << dtype_name(t) << " n=" << s.n << " rows=" << s.rows << " tokens=" << s.tokens
+                        << " at row " << r << " token " << tok;
+                }
+            }
+        }
+    }
+    ASSERT_TRUE(kernels::force(before));
+}
+
+INSTANTIATE_TEST_SUITE_P(AllTypes, MatmulVsScalar, ::testing::ValuesIn(dot_weight_types()),
+                         [](const auto& i) { return type_label(i.param); });
+
+}  // namespace
+}  // namespace dsm::test
