@@ -78,6 +78,12 @@ KernelTable make_scalar_table() {
     set_from(DType::Q8_0, quantize_q8_0_activations);
     set_from(DType::Q8_1, quantize_q8_1_activations);
     set_from(DType::Q8_K, quantize_q8_k_activations);
+    t.attn_scores[0] = scalar::attn_scores_f32;
+    t.attn_scores[1] = scalar::attn_scores_f16;
+    t.attn_values[0] = scalar::attn_values_f32;
+    t.attn_values[1] = scalar::attn_values_f16;
+    t.swiglu = scalar::swiglu;
+    t.softmax = scalar::softmax;
     return t;
 }
 
@@ -118,6 +124,12 @@ struct Registry {
                 if (!t.vec_dot[i]) t.vec_dot[i] = base.vec_dot[i];
                 if (!t.from_float[i]) t.from_float[i] = base.from_float[i];
             }
+            for (int i = 0; i < 2; ++i) {
+                if (!t.attn_scores[i]) t.attn_scores[i] = base.attn_scores[i];
+                if (!t.attn_values[i]) t.attn_values[i] = base.attn_values[i];
+            }
+            if (!t.swiglu) t.swiglu = base.swiglu;
+            if (!t.softmax) t.softmax = base.softmax;
             entries.push_back({c.isa, t});
         }
         current = &entries.front().table;

@@ -46,11 +46,27 @@ struct GemmKernel {
     uint32_t min_tokens = 2;         // below this many tokens vec_dot per pair is as fast
 };
 
+// Grouped-query attention over KV cache rows of float or fp16 values (row j at byte
+// offset j * row_stride of k / v): nq query heads that share one KV head.
+//   attn_scores: s[h * s_stride + j] = dot(q + h * q_stride, K_j[0, n))      j < n_kv
+//   attn_values: o[h * o_stride + i] = sum_j p[h * p_stride + j] * V_j[i]    i < n
+using AttnScoresFn = void (*)(int64_t n, int64_t nq, const float* q, int64_t q_stride, int64_t n_kv, const void* k,
+                              size_t row_stride, float* s, int64_t s_stride);
+using AttnValuesFn = void (*)(int64_t n, int64_t nq, const float* p, int64_t p_stride, int64_t n_kv, const void* v,
+                              size_t row_stride, float* o, int64_t o_stride);
+// Element-wise layer functions: gate = silu(gate) * up; x = softmax(x * scale).
+using SwigluFn = void (*)(float* gate, const float* up, int64_t n);
+using SoftmaxFn = void (*)(float* x, int64_t n, float scale);
+
 struct KernelTable {
     std::string_view isa;                 // "scalar", "avx2", "avx512", "dotprod", "i8mm"
     VecDotFn vec_dot[kMaxTypeId]{};       // indexed by weight type id; null = unsupported
     FromFloatFn from_float[kMaxTypeId]{}; // indexed by activation type id
     GemmKernel gemm[kMaxTypeId]{};        // indexed by weight type id; optional
+    AttnScoresFn attn_scores[2]{};        // [0]: float cache, [1]: fp16 cache
+    AttnValuesFn attn_values[2]{};
+    SwigluFn swiglu = nullptr;
+    SoftmaxFn softmax = nullptr;
 };
 
 const KernelTable& scalar_table();

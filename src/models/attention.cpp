@@ -2,38 +2,12 @@
 #include <algorithm>
 #include <cmath>
 
-#include "core/fp16.hpp"
+#include "kernels/kernels.hpp"
 #include "kernels/matmul.hpp"
 #include "models/transformer.hpp"
 #include "runtime/kv_cache.hpp"
 
 namespace dsm {
-namespace {
-
-inline float load(const float* p, int64_t i) { return p[i]; }
-inline float load(const uint16_t* p, int64_t i) { return fp16_to_f32(p[i]); }
-
-// One query head against positions [0, n_kv) of one KV head: softmax(q·K * scale) · V.
-template <typename T>
-void attend(const float* q, const KvCache& cache, int64_t il, int64_t n_kv, int64_t k_col, int64_t v_col,
-            int64_t dk, int64_t dv, float scale, float* scores, float* out) {
-    for (int64_t j = 0; j < n_kv; ++j) {
-        const T* k = static_cast<const T*>(cache.row(il, j)) + k_col;
-        float s = 0.0f;
-        for (int64_t i = 0; i < dk; ++i) s += q[i] * load(k, i);
-        scores[j] = s;
-    }
-    softmax(scores, n_kv, scale);
-    std::fill(out, out + dv, 0.0f);
-    for (int64_t j = 0; j < n_kv; ++j) {
-        const T* v = static_cast<const T*>(cache.row(il, j)) + v_col;
-        const float p = scores[j];
-        for (int64_t i = 0; i < dv; ++i) out[i] += p * load(v, i);
-    }
-}
-
-}  // namespace
-
 void Transformer::attention_gqa(int64_t il, const float* h, int64_t n, int64_t pos0, KvCache& cache, Workspace& ws,
                                 ThreadPool& pool, float* out) const {
     const LayerWeights& L = w_.layers[size_t(il)];
@@ -68,19 +42,23 @@ void Transformer::attention_gqa(int64_t il, const float* h, int64_t n, int64_t p
         cache.write(il, pos0 + t, k_w, v + t * v_w, v_w);
     }
 
+    // One task per (token, KV head): the group's query heads share each cache row.
     const int64_t group = H / Hkv;
     ws.per_thread.resize(size_t(pool.size()));
-    for (auto& s : ws.per_thread) s.resize(size_t(pos0 + n));
+    for (auto& s : ws.per_thread) s.resize(size_t(group * (pos0 + n)));
     float* attn = ws.attn.data();
-    pool.parallel_for(n * H, [&](int64_t task, int thread) {
-        const int64_t t = task / H, hh = task % H, kvh = hh / group;
-        const float* qh = q + t * q_w + hh * dk;
-        float* o = attn + t * H * dv + hh * dv;
+    const kernels::KernelTable& kt = kernels::active();
+    const int f16 = cache.type() == KvCacheType::F32 ? 0 : 1;
+    const size_t elem = f16 ? 2 : 4, row_stride = size_t(cache.width()) * elem;
+    const auto* rows = static_cast<const uint8_t*>(cache.row(il, 0));
+    pool.parallel_for(n * Hkv, [&](int64_t task, int thread) {
+        const int64_t t = task / Hkv, kvh = task % Hkv, n_kv = pos0 + t + 1;
         float* scores = ws.per_thread[size_t(thread)].data();
-        if (cache.type() == KvCacheType::F32)
-            attend<float>(qh, cache, il, pos0 + t + 1, kvh * dk, k_w + kvh * dv, dk, dv, hp_.kq_scale, scores, o);
-        else
-            attend<uint16_t>(qh, cache, il, pos0 + t + 1, kvh * dk, k_w + kvh * dv, dk, dv, hp_.kq_scale, scores, o);
+        kt.attn_scores[f16](dk, group, q + t * q_w + kvh * group * dk, dk, n_kv, rows + size_t(kvh * dk) * elem,
+                            row_stride, scores, n_kv);
+        for (int64_t g = 0; g < group; ++g) softmax(scores + g * n_kv, n_kv, hp_.kq_scale);
+        kt.attn_values[f16](dv, group, scores, n_kv, n_kv, rows + size_t(k_w + kvh * dv) * elem, row_stride,
+                            attn + t * H * dv + kvh * group * dv, dv);
     });
     project(L.wo, attn, H * dv, n, out, E, ws, pool);
 }

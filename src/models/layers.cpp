@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/kernels.hpp"
+
 namespace dsm {
 
 void rms_norm(const float* x, const float* w, float* y, int64_t n, float eps) {
@@ -65,26 +67,10 @@ void rope_rotate(float* x, int n_rot, RopePairing pairing, const float* cos, con
     }
 }
 
-void softmax(float* x, int64_t n, float scale) {
-    float mx = -INFINITY;
-    for (int64_t i = 0; i < n; ++i) {
-        x[i] *= scale;
-        mx = std::max(mx, x[i]);
-    }
-    double sum = 0.0;
-    for (int64_t i = 0; i < n; ++i) {
-        x[i] = std::exp(x[i] - mx);
-        sum += x[i];
-    }
-    const float inv = float(1.0 / sum);
-    for (int64_t i = 0; i < n; ++i) x[i] *= inv;
-}
+// The element-wise functions run on the active kernel table (the scalar table
+// holds the plain loops).
+void softmax(float* x, int64_t n, float scale) { kernels::active().softmax(x, n, scale); }
 
-void swiglu(float* gate, const float* up, int64_t n) {
-    for (int64_t i = 0; i < n; ++i) {
-        const float g = gate[i];
-        gate[i] = g / (1.0f + std::exp(-g)) * up[i];
-    }
-}
+void swiglu(float* gate, const float* up, int64_t n) { kernels::active().swiglu(gate, up, n); }
 
 }  // namespace dsm

@@ -24,7 +24,7 @@ void Transformer::feed_forward(const Weight& gate, const Weight& up, const Weigh
     ws.ffn_b.resize(size_t(n * F));
     project(gate, h, E, n, ws.ffn_a.data(), F, ws, pool);
     project(up, h, E, n, ws.ffn_b.data(), F, ws, pool);
-    swiglu(ws.ffn_a.data(), ws.ffn_b.data(), n * F);
+    pool.parallel_for(n, [&](int64_t t, int) { swiglu(ws.ffn_a.data() + t * F, ws.ffn_b.data() + t * F, F); });
     project(down, ws.ffn_a.data(), F, n, out, E, ws, pool);
 }
 

@@ -132,7 +132,7 @@ TEST(ChatTemplateErrors, DeepNestingIsRejected) {
     // Long but flat templates are fine.
     ChatTemplate flat = ChatTemplate::from_source(repeat("{{ 1 + 1 }}{% if true %}x{% endif %}", 20000));
     EXPECT_EQ(flat.render(ojson::array(), false), repeat("2x", 20000));
-    EXPECT_LT(sw.seconds(), 10.0);
+    EXPECT_LT(sw.seconds(), 60.0);  // generous: sanitizer builds on a busy machine
 }
 
 TEST(ChatTemplateErrors, RunawayLoopsAndRecursionStop) {
@@ -143,7 +143,12 @@ TEST(ChatTemplateErrors, RunawayLoopsAndRecursionStop) {
     EXPECT_TRUE(contains(error_of("{% macro a() %}{{ b() }}{% endmacro %}{% macro b() %}{{ a() }}{% endmacro %}{{ a() }}"),
                          "nesting deeper"));
     EXPECT_TRUE(contains(error_of("{{ range(1000000) | list }}"), "range too big"));
-    EXPECT_LT(sw.seconds(), 20.0);
+    // A smaller budget stops the same loop sooner.
+    ChatTemplate::Limits small;
+    small.max_steps = 100000;
+    EXPECT_TRUE(contains(error_of("{% for i in range(100000) %}{{ loop.index }}{% endfor %}", ojson::array(), &small),
+                         "budget of 100000 steps"));
+    EXPECT_LT(sw.seconds(), 60.0);
 }
 
 TEST(ChatTemplateErrors, ExplodingOutputIsCapped) {
@@ -158,7 +163,7 @@ TEST(ChatTemplateErrors, ExplodingOutputIsCapped) {
     ChatTemplate::Limits small;
     small.max_output_bytes = 1000;
     EXPECT_TRUE(contains(error_of("{% for i in range(1000) %}{{ i }}{% endfor %}", ojson::array(), &small), "larger than"));
-    EXPECT_LT(sw.seconds(), 20.0);
+    EXPECT_LT(sw.seconds(), 60.0);
 }
 
 TEST(ChatTemplateErrors, CyclesAndDeepValuesDoNotCrash) {

@@ -1,6 +1,7 @@
 // The public runtime API: errors the caller can cause, cache behaviour, generation.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "common/testdata.hpp"
@@ -68,8 +69,15 @@ TEST_F(Api, WrongInputNameDtypeShapeTokenAndOverflowAreRefused) {
 }
 
 TEST_F(Api, PromptAtOnceEqualsTokenByToken) {
-    for (const char* name : {"dsllm-tiny.f32.gguf", "r1qwen-256.q4_k_m.gguf", "dscoder-256.q8_0.gguf"}) {
+    // A batch runs the prompt kernels (tiled products), single tokens the decode ones:
+    // the same sums in another order. For F32 weights that is float rounding (~1e-7 of
+    // the logit scale; bound 1e-5). Quantized products round each activation row to 8
+    // bits, so a last-bit difference upstream can move one value across a rounding
+    // boundary: the testdata README measured up to 0.011 for llama.cpp itself; bound
+    // 0.05 as its guidance says.
+    for (const char* name : {"dsllm-tiny.f32.gguf", "r1qwen-256.q4_k_m.gguf", "dscoder-256.q8_0.gguf", "dsmoe-tiny.q4_0.gguf"}) {
         SCOPED_TRACE(name);
+        const bool f32 = std::string(name).find(".f32.") != std::string::npos;
         auto m = Model::load(model_path(name));
         const std::vector<int32_t> ids = {1, 100, 200, 300, 400, 17, 99, 250, 3, 511};
         auto batch = m->create_context({.n_ctx = 64, .kv_type = KvCacheType::F32});
@@ -78,13 +86,18 @@ TEST_F(Api, PromptAtOnceEqualsTokenByToken) {
         const Tensor all = batch->get_output("logits");
         auto single = m->create_context({.n_ctx = 64, .kv_type = KvCacheType::F32});
         const int64_t V = m->info().n_vocab;
+        double worst = 0, scale = 0;
         for (size_t i = 0; i < ids.size(); ++i) {
             single->set_input("input_ids", Tensor::tokens({ids[i]}));
             single->invoke();
             const Tensor& one = single->get_output("logits");
-            for (int64_t v = 0; v < V; ++v)
-                ASSERT_EQ(one.f32()[v], all.f32()[int64_t(i) * V + v]) << "position " << i << " token " << v;
+            for (int64_t v = 0; v < V; ++v) {
+                const double a = one.f32()[v], b = all.f32()[int64_t(i) * V + v];
+                worst = std::max(worst, std::fabs(a - b));
+                scale = std::max(scale, std::fabs(b));
+            }
         }
+        EXPECT_LE(worst, f32 ? 1e-5 * scale : 0.05) << "max |batch - single| = " << worst << ", logit scale " << scale;
     }
 }
 

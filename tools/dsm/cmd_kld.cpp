@@ -34,6 +34,8 @@ int cmd_kld(int argc, char** argv) {
     app.add_option("-c,--ctx", opt.n_ctx, "tokens per chunk")->capture_default_str();
     app.add_option("--chunks", opt.n_chunks, "chunks to score (-1: all)")->capture_default_str();
     app.add_option("-t,--threads", opt.n_threads, "threads (default: all cores)");
+    std::string dump;
+    app.add_option("--dump", dump, "write every scored token's KLD as raw float32 [model][token] (for paired comparisons)");
     CLI11_PARSE(app, argc, argv);
 
     auto base = Model::load(base_path);
@@ -48,6 +50,12 @@ int cmd_kld(int argc, char** argv) {
     opt.progress = [&](int i, int n) { bar.update(size_t(i), size_t(n)); };
     const auto results = quantize::compute_kld(*base, ptrs, text, opt);
 
+    if (!dump.empty()) {
+        std::ofstream f(dump, std::ios::binary);
+        for (const auto& r : results)
+            f.write(reinterpret_cast<const char*>(r.kld_per_token.data()), std::streamsize(r.kld_per_token.size() * 4));
+        if (!f) throw Error("cannot write '" + dump + "'");
+    }
     const double size_base = double(std::filesystem::file_size(base_path));
     for (size_t k = 0; k < results.size(); ++k) {
         const quantize::KldResult& r = results[k];

@@ -84,6 +84,7 @@ struct Stmt {
     std::vector<Param> params;
     std::vector<ExprPtr> filters;
     std::vector<std::pair<std::string, ExprPtr>> assigns;
+    bool uses_loop = true;  // For: the body mentions `loop` (else no loop object is built)
 };
 
 struct Template {

@@ -360,6 +360,11 @@ Interpreter::Flow Interpreter::exec_for(const Stmt& s) {
         auto scope = std::make_shared<Scope>();
         scope->parent = outer;
         bind_targets(*scope, s.targets, items[i]);
+        ScopeGuard sg(*this, scope);
+        if (!s.uses_loop) {
+            if (exec_body(s.body) == Flow::Break) break;
+            continue;
+        }
         auto loop = std::make_shared<ObjectData>();
         loop->is_loop = true;
         const auto size = static_cast<int64_t>(n), idx = static_cast<int64_t>(i);
@@ -379,7 +384,6 @@ Interpreter::Flow Interpreter::exec_for(const Stmt& s) {
         };
         loop->depth = 1 + std::max(loop->entries[9].second.depth(), loop->entries[10].second.depth());
         scope->set("loop", Value(ObjectPtr(std::move(loop))));
-        ScopeGuard sg(*this, scope);
         if (exec_body(s.body) == Flow::Break) break;
     }
     return Flow::Normal;

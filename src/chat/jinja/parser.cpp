@@ -257,7 +257,9 @@ private:
         expect_block_end();
         std::string ended;
         ++loop_depth_;
+        const size_t loop_refs_before = loop_refs_;
         s->body = parse_body({"endfor", "else"}, &ended, &opener);
+        s->uses_loop = loop_refs_ != loop_refs_before;
         --loop_depth_;
         expect_block_end();
         if (ended == "else") {
@@ -556,6 +558,7 @@ private:
                 else {
                     e->kind = ExprKind::Name;
                     e->name = t.value;
+                    if (t.value == "loop") ++loop_refs_;
                 }
                 return e;
             }
@@ -796,6 +799,7 @@ private:
     int depth_ = 0;
     int max_depth_;
     int loop_depth_ = 0;
+    size_t loop_refs_ = 0;  // `loop` names seen so far
 };
 
 }  // namespace

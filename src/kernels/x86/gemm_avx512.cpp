@@ -38,6 +38,13 @@ inline __m512i broadcast_i32(const void* p) {
     return _mm512_set1_epi32(v);
 }
 
+// sum + dpbusd(w, the 4 bytes at p in every lane), with the broadcast folded into the
+// instruction's memory operand (GCC emits a separate vpbroadcastd otherwise).
+inline __m512i dpbusd_bcast(__m512i sum, __m512i w, const void* p) {
+    asm("vpdpbusd %2%{1to16%}, %1, %0" : "+v"(sum) : "v"(w), "m"(*static_cast<const int32_t*>(p)));
+    return sum;
+}
+
 // 64-byte aligned per-thread buffer for a repacked tile.
 uint8_t* tile_buffer(size_t bytes) {
     struct alignas(64) Line {
@@ -152,6 +159,8 @@ void repack_q5_0(Rows rows, int64_t nb, uint8_t* tile) {
     }
 }
 
+// The loops run over a weight register (group g) and then the tokens, so that
+// consecutive dpbusd are independent (one sum per token in flight).
 template <int NT>
 void kernel_legacy(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_stride, float* out,
                    int64_t out_stride, __mmask16 rows) {
@@ -159,17 +168,22 @@ void kernel_legacy(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_s
     for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
         const uint8_t* wb = tile + size_t(b) * kLegacyBlockBytes;
-        __m512i w[8];
-        for (int g = 0; g < 8; ++g) w[g] = _mm512_load_si512(wb + 64 * g);
+        const PreparedQ8_0* xb[NT];
+        __m512i sum[NT];
+        for (int t = 0; t < NT; ++t) {
+            xb[t] = reinterpret_cast<const PreparedQ8_0*>(x + size_t(t) * x_stride) + b;
+            sum[t] = _mm512_set1_epi32(xb[t]->start);
+        }
+#pragma GCC unroll 8
+        for (int g = 0; g < 8; ++g) {
+            const __m512i w = _mm512_load_si512(wb + 64 * g);
+#pragma GCC unroll 16
+            for (int t = 0; t < NT; ++t) sum[t] = dpbusd_bcast(sum[t], w, xb[t]->qs + 4 * g);
+        }
         const __m512 dw = _mm512_load_ps(wb + 512);
 #pragma GCC unroll 16
-        for (int t = 0; t < NT; ++t) {
-            const auto* xb = reinterpret_cast<const PreparedQ8_0*>(x + size_t(t) * x_stride) + b;
-            __m512i sum = _mm512_set1_epi32(xb->start);
-#pragma GCC unroll 8
-            for (int g = 0; g < 8; ++g) sum = _mm512_dpbusd_epi32(sum, w[g], broadcast_i32(xb->qs + 4 * g));
-            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(dw, _mm512_set1_ps(xb->d)), acc[t]);
-        }
+        for (int t = 0; t < NT; ++t)
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[t]), _mm512_mul_ps(dw, _mm512_set1_ps(xb[t]->d)), acc[t]);
     }
     for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(out + t * out_stride, rows, acc[t]);
 }
@@ -243,17 +257,19 @@ void kernel_q45_k(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_st
         __m512i isum[NT];
         for (int t = 0; t < NT; ++t) isum[t] = _mm512_setzero_si512();
         for (int j = 0; j < 8; ++j) {
-            __m512i w[8];
-            for (int g = 0; g < 8; ++g) w[g] = _mm512_load_si512(wb + 512 * j + 64 * g);
-            const __m512i scale = _mm512_load_si512(wb + kK4Scales + 64 * j);
-#pragma GCC unroll 16
-            for (int t = 0; t < NT; ++t) {
-                const int8_t* xq = reinterpret_cast<const BlockQ8_K*>(x + size_t(t) * x_stride)[b].qs + 32 * j;
-                __m512i s = _mm512_setzero_si512();
+            __m512i s[NT];
+            for (int t = 0; t < NT; ++t) s[t] = _mm512_setzero_si512();
 #pragma GCC unroll 8
-                for (int g = 0; g < 8; ++g) s = _mm512_dpbusd_epi32(s, w[g], broadcast_i32(xq + 4 * g));
-                isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(s, scale));
+            for (int g = 0; g < 8; ++g) {
+                const __m512i w = _mm512_load_si512(wb + 512 * j + 64 * g);
+#pragma GCC unroll 16
+                for (int t = 0; t < NT; ++t) {
+                    const int8_t* xq = reinterpret_cast<const BlockQ8_K*>(x + size_t(t) * x_stride)[b].qs + 32 * j;
+                    s[t] = dpbusd_bcast(s[t], w, xq + 4 * g);
+                }
             }
+            const __m512i scale = _mm512_load_si512(wb + kK4Scales + 64 * j);
+            for (int t = 0; t < NT; ++t) isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(s[t], scale));
         }
         const __m512 d = _mm512_load_ps(wb + kK4D), dmin = _mm512_load_ps(wb + kK4DMin);
 #pragma GCC unroll 16
@@ -319,22 +335,20 @@ void kernel_q6_k(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_str
         const uint8_t* wb = tile + size_t(b) * kK6BlockBytes;
         __m512i isum[NT];
         for (int t = 0; t < NT; ++t) isum[t] = _mm512_setzero_si512();
-        for (int j = 0; j < 16; j += 2) {
-            __m512i w[8];
-            for (int g = 0; g < 8; ++g) w[g] = _mm512_load_si512(wb + 256 * j + 64 * g);
-            const __m512i s0 = _mm512_load_si512(wb + kK6Scales + 64 * j);
-            const __m512i s1 = _mm512_load_si512(wb + kK6Scales + 64 * (j + 1));
-#pragma GCC unroll 16
-            for (int t = 0; t < NT; ++t) {
-                const int8_t* xq = reinterpret_cast<const BlockQ8_K*>(x + size_t(t) * x_stride)[b].qs + 16 * j;
-                __m512i p0 = _mm512_setzero_si512(), p1 = _mm512_setzero_si512();
+        for (int j = 0; j < 16; ++j) {
+            __m512i s[NT];
+            for (int t = 0; t < NT; ++t) s[t] = _mm512_setzero_si512();
 #pragma GCC unroll 4
-                for (int g = 0; g < 4; ++g) {
-                    p0 = _mm512_dpbusd_epi32(p0, w[g], broadcast_i32(xq + 4 * g));
-                    p1 = _mm512_dpbusd_epi32(p1, w[g + 4], broadcast_i32(xq + 16 + 4 * g));
+            for (int g = 0; g < 4; ++g) {
+                const __m512i w = _mm512_load_si512(wb + 256 * j + 64 * g);
+#pragma GCC unroll 16
+                for (int t = 0; t < NT; ++t) {
+                    const int8_t* xq = reinterpret_cast<const BlockQ8_K*>(x + size_t(t) * x_stride)[b].qs + 16 * j;
+                    s[t] = dpbusd_bcast(s[t], w, xq + 4 * g);
                 }
-                isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(p0, s0), _mm512_mullo_epi32(p1, s1)));
             }
+            const __m512i scale = _mm512_load_si512(wb + kK6Scales + 64 * j);
+            for (int t = 0; t < NT; ++t) isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(s[t], scale));
         }
         const __m512 d = _mm512_load_ps(wb + kK6D);
 #pragma GCC unroll 16

@@ -1,0 +1,182 @@
+// AVX-512 attention over the KV cache (float or fp16 rows) and the element-wise
+// layer functions (SwiGLU, softmax) with a vector exp.
+//
+// Scores: tiles of 3 query heads x 4 cache rows share every loaded query chunk and
+// converted key chunk (12 accumulators). Values: 4 heads x 64 output values per pass,
+// each cache row converted once per pass for all 4 heads.
+// GCC 12 warns about the _mm512_undefined_*() inside its own intrinsics (GCC bug 105593).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/x86/avx512.hpp"
+
+namespace dsm::kernels::avx512 {
+namespace {
+
+inline __mmask16 tail_mask(int64_t left) { return left >= 16 ? __mmask16(0xffff) : __mmask16((1u << left) - 1); }
+
+// 16 values of a cache row from element i (masked), as floats.
+template <bool F16>
+inline __m512 load_row(const void* row, int64_t i, __mmask16 m) {
+    if constexpr (F16)
+        return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, static_cast<const uint16_t*>(row) + i));
+    else
+        return _mm512_maskz_loadu_ps(m, static_cast<const float*>(row) + i);
+}
+
+inline const void* row_at(const void* base, size_t stride, int64_t j) {
+    return static_cast<const uint8_t*>(base) + size_t(j) * stride;
+}
+
+template <bool F16, int HQ, int JK>
+void scores_tile(int64_t n, const float* q, int64_t q_stride, const void* k, size_t row_stride, float* s,
+                 int64_t s_stride) {
+    __m512 acc[HQ][JK];
+    for (int h = 0; h < HQ; ++h)
+        for (int j = 0; j < JK; ++j) acc[h][j] = _mm512_setzero_ps();
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = tail_mask(n - i);
+        __m512 kv[JK];
+        for (int j = 0; j < JK; ++j) kv[j] = load_row<F16>(row_at(k, row_stride, j), i, m);
+        for (int h = 0; h < HQ; ++h) {
+            const __m512 qv = _mm512_maskz_loadu_ps(m, q + h * q_stride + i);
+            for (int j = 0; j < JK; ++j) acc[h][j] = _mm512_fmadd_ps(qv, kv[j], acc[h][j]);
+        }
+    }
+    for (int h = 0; h < HQ; ++h)
+        for (int j = 0; j < JK; ++j) s[h * s_stride + j] = _mm512_reduce_add_ps(acc[h][j]);
+}
+
+template <bool F16, int HQ>
+void scores_heads(int64_t n, const float* q, int64_t q_stride, int64_t n_kv, const void* k, size_t row_stride,
+                  float* s, int64_t s_stride) {
+    int64_t j = 0;
+    for (; j + 4 <= n_kv; j += 4)
+        scores_tile<F16, HQ, 4>(n, q, q_stride, row_at(k, row_stride, j), row_stride, s + j, s_stride);
+    for (; j < n_kv; ++j) scores_tile<F16, HQ, 1>(n, q, q_stride, row_at(k, row_stride, j), row_stride, s + j, s_stride);
+}
+
+template <bool F16>
+void attn_scores(int64_t n, int64_t nq, const float* q, int64_t q_stride, int64_t n_kv, const void* k,
+                 size_t row_stride, float* s, int64_t s_stride) {
+    for (int64_t h = 0; h < nq; h += 3) {
+        const float* qh = q + h * q_stride;
+        float* sh = s + h * s_stride;
+        switch (std::min<int64_t>(3, nq - h)) {
+        case 3: scores_heads<F16, 3>(n, qh, q_stride, n_kv, k, row_stride, sh, s_stride); break;
+        case 2: scores_heads<F16, 2>(n, qh, q_stride, n_kv, k, row_stride, sh, s_stride); break;
+        default: scores_heads<F16, 1>(n, qh, q_stride, n_kv, k, row_stride, sh, s_stride); break;
+        }
+    }
+}
+
+// Up to 64 outputs (i0 .. i0 + 63) of HQ heads.
+template <bool F16, int HQ>
+void values_pass(int64_t n, int64_t i0, const float* p, int64_t p_stride, int64_t n_kv, const void* v,
+                 size_t row_stride, float* o, int64_t o_stride) {
+    __m512 acc[HQ][4];
+    __mmask16 m[4];
+    for (int c = 0; c < 4; ++c) m[c] = i0 + 16 * c < n ? tail_mask(n - i0 - 16 * c) : __mmask16(0);
+    for (int h = 0; h < HQ; ++h)
+        for (int c = 0; c < 4; ++c) acc[h][c] = _mm512_setzero_ps();
+    for (int64_t j = 0; j < n_kv; ++j) {
+        const void* row = row_at(v, row_stride, j);
+        __m512 vv[4];
+        for (int c = 0; c < 4; ++c) vv[c] = load_row<F16>(row, i0 + 16 * c, m[c]);
+        for (int h = 0; h < HQ; ++h) {
+            const __m512 ph = _mm512_set1_ps(p[h * p_stride + j]);
+            for (int c = 0; c < 4; ++c) acc[h][c] = _mm512_fmadd_ps(ph, vv[c], acc[h][c]);
+        }
+    }
+    for (int h = 0; h < HQ; ++h)
+        for (int c = 0; c < 4; ++c) _mm512_mask_storeu_ps(o + h * o_stride + i0 + 16 * c, m[c], acc[h][c]);
+}
+
+template <bool F16>
+void attn_values(int64_t n, int64_t nq, const float* p, int64_t p_stride, int64_t n_kv, const void* v,
+                 size_t row_stride, float* o, int64_t o_stride) {
+    for (int64_t h = 0; h < nq; h += 4) {
+        const float* ph = p + h * p_stride;
+        float* oh = o + h * o_stride;
+        for (int64_t i0 = 0; i0 < n; i0 += 64) {
+            switch (std::min<int64_t>(4, nq - h)) {
+            case 4: values_pass<F16, 4>(n, i0, ph, p_stride, n_kv, v, row_stride, oh, o_stride); break;
+            case 3: values_pass<F16, 3>(n, i0, ph, p_stride, n_kv, v, row_stride, oh, o_stride); break;
+            case 2: values_pass<F16, 2>(n, i0, ph, p_stride, n_kv, v, row_stride, oh, o_stride); break;
+            default: values_pass<F16, 1>(n, i0, ph, p_stride, n_kv, v, row_stride, oh, o_stride); break;
+            }
+        }
+    }
+}
+
+// exp(x) to about 1 ulp: x = k ln2 + r with |r| <= ln2 / 2, a degree-7 Taylor
+// polynomial for e^r (truncation error below 2^-27), then scaled by 2^k.
+inline __m512 exp16(__m512 x) {
+    const __m512 xc = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(89.0f)), _mm512_set1_ps(-110.0f));
+    const __m512 k = _mm512_roundscale_ps(_mm512_mul_ps(xc, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(k, _mm512_set1_ps(0.693145751953125f), xc);  // ln2 split: exact k * hi
+    r = _mm512_fnmadd_ps(k, _mm512_set1_ps(1.428606765330187045e-06f), r);
+    __m512 p = _mm512_set1_ps(1.0f / 5040);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
+    const __m512 y = _mm512_scalef_ps(p, k);
+    return _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x);  // NaN stays NaN
+}
+
+void swiglu(float* gate, const float* up, int64_t n) {
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = tail_mask(n - i);
+        const __m512 g = _mm512_maskz_loadu_ps(m, gate + i);
+        const __m512 e = exp16(_mm512_sub_ps(_mm512_setzero_ps(), g));
+        const __m512 silu = _mm512_div_ps(g, _mm512_add_ps(_mm512_set1_ps(1.0f), e));
+        _mm512_mask_storeu_ps(gate + i, m, _mm512_mul_ps(silu, _mm512_maskz_loadu_ps(m, up + i)));
+    }
+}
+
+void softmax(float* x, int64_t n, float scale) {
+    __m512 mx = _mm512_set1_ps(-INFINITY);
+    const __m512 sc = _mm512_set1_ps(scale);
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = tail_mask(n - i);
+        const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), sc);
+        _mm512_mask_storeu_ps(x + i, m, v);
+        mx = _mm512_mask_max_ps(mx, m, mx, v);
+    }
+    const __m512 vmax = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+    __m512d sum0 = _mm512_setzero_pd(), sum1 = _mm512_setzero_pd();  // summed in double, as the reference
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = tail_mask(n - i);
+        const __m512 e = _mm512_maskz_mov_ps(m, exp16(_mm512_sub_ps(_mm512_maskz_loadu_ps(m, x + i), vmax)));
+        _mm512_mask_storeu_ps(x + i, m, e);
+        sum0 = _mm512_add_pd(sum0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
+        sum1 = _mm512_add_pd(sum1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(e, 1)));
+    }
+    const __m512 inv = _mm512_set1_ps(float(1.0 / _mm512_reduce_add_pd(_mm512_add_pd(sum0, sum1))));
+    for (int64_t i = 0; i < n; i += 16) {
+        const __mmask16 m = tail_mask(n - i);
+        _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv));
+    }
+}
+
+}  // namespace
+
+void set_layer_kernels(KernelTable& t) {
+    t.attn_scores[0] = attn_scores<false>;
+    t.attn_scores[1] = attn_scores<true>;
+    t.attn_values[0] = attn_values<false>;
+    t.attn_values[1] = attn_values<true>;
+    t.swiglu = swiglu;
+    t.softmax = softmax;
+}
+
+}  // namespace dsm::kernels::avx512
