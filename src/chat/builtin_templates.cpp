@@ -39,21 +39,21 @@ const char* const kDeepSeekToolsHead = R"JINJA(
 {%- macro tool_call(tool) -%}
     {{ tool.type + '<｜tool▁sep｜>' + tool.function.name + '\n```json\n' + tool.function.arguments + '\n```<｜tool▁call▁end｜>' }}
 {%- endmacro %}
-{%- set state = namespace(system='', calls_started=false, in_outputs=false, first_output=true) %}
+{%- set state = namespace(system_prompt='', calls_started=false, in_outputs=false, first_output=true) %}
 {%- for message in messages if message.role == 'system' %}
 )JINJA";
 
 const char* const kSystemLast = R"JINJA(
-    {%- set state.system = message.content %}
+    {%- set state.system_prompt = message.content %}
 )JINJA";
 
 const char* const kSystemJoined = R"JINJA(
-    {%- set state.system = state.system + message.content if loop.first else state.system + '\n\n' + message.content %}
+    {%- set state.system_prompt = state.system_prompt + message.content if loop.first else state.system_prompt + '\n\n' + message.content %}
 )JINJA";
 
 const char* const kDeepSeekToolsBody = R"JINJA(
 {%- endfor %}
-{{- bos_token ~ state.system }}
+{{- bos_token ~ state.system_prompt }}
 {%- for message in messages %}
     {%- if message.role == 'user' %}
         {%- set state.in_outputs = false %}
@@ -104,11 +104,11 @@ const char* const kDeepSeekR1 = R"JINJA(
 {%- macro tool_call(tool) -%}
     {{ tool.type + '<｜tool▁sep｜>' + tool.function.name + '\n```json\n' + tool.function.arguments + '\n```<｜tool▁call▁end｜>' }}
 {%- endmacro %}
-{%- set state = namespace(system='', calls_started=false, in_outputs=false, first_output=true) %}
+{%- set state = namespace(system_prompt='', calls_started=false, in_outputs=false, first_output=true) %}
 {%- for message in messages if message.role == 'system' %}
-    {%- set state.system = state.system + message.content if loop.first else state.system + '\n\n' + message.content %}
+    {%- set state.system_prompt = state.system_prompt + message.content if loop.first else state.system_prompt + '\n\n' + message.content %}
 {%- endfor %}
-{{- bos_token ~ state.system }}
+{{- bos_token ~ state.system_prompt }}
 {%- for message in messages %}
     {%- if message.role == 'user' %}
         {%- set state.in_outputs = false %}

@@ -46,7 +46,8 @@ std::optional<std::string> ChatTemplate::detect(std::string_view source) {
         if (has("<think>") || has("</think>")) return "deepseek-r1";
         // V3 joins all system messages with a blank line; V2.5 keeps the last one.
         if (has("is_first_sp") || has("'\\n\\n' + message") || has("'\n\n' + message")) return "deepseek3";
-        return "deepseek2";
+        if (has("system_prompt")) return "deepseek2";
+        return std::nullopt;  // e.g. V2-Chat-0628, which writes system text in place
     }
     if (has("User: ") && has("Assistant:")) return "deepseek";
     if (has("<|im_start|>")) {

@@ -67,7 +67,9 @@ public:
     // or null) adds variables such as bos_token, eos_token, tools, enable_thinking.
     // Like transformers, `tools` and `documents` are none unless given. With
     // nlohmann::json, object keys reach the template sorted; use ordered_json to keep
-    // their order (it shows in `tojson` output).
+    // their order (it shows in `tojson` output). Template failures (raise_exception,
+    // type errors, exceeded limits) throw dsm::Error "chat template error at line L,
+    // column C: ...". Concurrent renders of one ChatTemplate are safe.
     std::string render(const nlohmann::json& messages, bool add_generation_prompt,
                        const nlohmann::json& extra_context = {}) const;
     std::string render(const nlohmann::ordered_json& messages, bool add_generation_prompt,

@@ -4,6 +4,19 @@
 #include <sched.h>
 
 namespace dsm {
+namespace {
+
+inline void cpu_relax() {
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield");
+#endif
+}
+
+constexpr int kSpins = 4000;  // ~0.1 ms before sleeping
+
+}  // namespace
 
 ThreadPool::ThreadPool(int n_threads) {
     if (n_threads <= 0) n_threads = int(std::max(1u, std::thread::hardware_concurrency()));
@@ -18,23 +31,28 @@ ThreadPool::~ThreadPool() {
     for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::run_tasks(int thread) {
+void ThreadPool::run_tasks(uint32_t generation, int thread) {
+    const uint64_t gen = generation & ((1u << (64 - kIndexBits - kCountBits)) - 1);
     for (;;) {
-        const int64_t t = next_task_.fetch_add(1, std::memory_order_relaxed);
-        if (t >= n_tasks_) break;
-        (*job_)(t, thread);
+        uint64_t v = claim_.load(std::memory_order_acquire);
+        if ((v >> (kIndexBits + kCountBits)) != gen) return;               // a newer job (or none)
+        const int64_t count = int64_t((v >> kIndexBits) & ((1u << kCountBits) - 1));
+        const int64_t index = int64_t(v & ((1u << kIndexBits) - 1));
+        if (index >= count) return;                                         // all claimed
+        if (!claim_.compare_exchange_weak(v, v + 1, std::memory_order_acq_rel)) continue;
+        // The claimed task is not done, so the caller is still waiting and job_ is ours.
+        const auto* fn = job_.load(std::memory_order_acquire);
+        (*fn)(job_first_ + index, thread);
+        if (done_.fetch_add(1, std::memory_order_acq_rel) + 1 == count) done_.notify_one();
     }
 }
 
 void ThreadPool::worker_loop(int index) {
     uint32_t seen = 0;
     for (;;) {
-        // Spin a little: the next parallel_for usually follows within microseconds.
         uint32_t g = generation_.load(std::memory_order_acquire);
-        for (int spin = 0; g == seen && spin < 4000; ++spin) {
-#if defined(__x86_64__)
-            __builtin_ia32_pause();
-#endif
+        for (int spin = 0; g == seen && spin < kSpins; ++spin) {
+            cpu_relax();
             g = generation_.load(std::memory_order_acquire);
         }
         if (g == seen) {
@@ -43,9 +61,26 @@ void ThreadPool::worker_loop(int index) {
         }
         seen = g;
         if (stop_.load()) return;
-        run_tasks(index);
-        if (busy_.fetch_sub(1, std::memory_order_acq_rel) == 1) busy_.notify_one();
+        run_tasks(g, index);
     }
+}
+
+void ThreadPool::run_chunk(int64_t first, int64_t count, const std::function<void(int64_t, int)>& fn) {
+    const uint32_t g = generation_.load(std::memory_order_relaxed) + 1;
+    const uint64_t gen = g & ((1u << (64 - kIndexBits - kCountBits)) - 1);
+    job_.store(&fn, std::memory_order_relaxed);
+    job_first_ = first;
+    done_.store(0, std::memory_order_relaxed);
+    claim_.store((gen << (kIndexBits + kCountBits)) | (uint64_t(count) << kIndexBits), std::memory_order_release);
+    generation_.store(g, std::memory_order_release);
+    generation_.notify_all();
+    run_tasks(g, 0);
+    // Every task is claimed; wait only for those still running on workers.
+    for (int spin = 0; spin < kSpins; ++spin) {
+        if (done_.load(std::memory_order_acquire) == count) return;
+        cpu_relax();
+    }
+    for (int64_t d; (d = done_.load(std::memory_order_acquire)) != count;) done_.wait(d, std::memory_order_acquire);
 }
 
 void ThreadPool::parallel_for(int64_t n_tasks, const std::function<void(int64_t, int)>& fn) {
@@ -54,22 +89,8 @@ void ThreadPool::parallel_for(int64_t n_tasks, const std::function<void(int64_t,
         for (int64_t t = 0; t < n_tasks; ++t) fn(t, 0);
         return;
     }
-    job_ = &fn;
-    n_tasks_ = n_tasks;
-    next_task_.store(0, std::memory_order_relaxed);
-    busy_.store(n_threads_ - 1, std::memory_order_relaxed);
-    generation_.fetch_add(1, std::memory_order_release);
-    generation_.notify_all();
-    run_tasks(0);
-    // Spin briefly (workers usually finish together), then sleep: on a loaded machine
-    // a spinning caller would steal the core a descheduled worker needs.
-    for (int spin = 0; spin < 4000; ++spin) {
-        if (busy_.load(std::memory_order_acquire) == 0) return;
-#if defined(__x86_64__)
-        __builtin_ia32_pause();
-#endif
-    }
-    for (int b; (b = busy_.load(std::memory_order_acquire)) != 0;) busy_.wait(b, std::memory_order_acquire);
+    for (int64_t first = 0; first < n_tasks; first += kMaxTasks)
+        run_chunk(first, std::min(kMaxTasks, n_tasks - first), fn);
 }
 
 bool ThreadPool::pin_threads() {

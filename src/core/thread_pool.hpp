@@ -1,6 +1,7 @@
 // A small persistent thread pool for data-parallel loops. Decode calls parallel_for
-// hundreds of times per token on tiny matrices, so workers spin briefly on an atomic
-// generation counter before sleeping (std::atomic::wait) to keep dispatch cheap.
+// hundreds of times per token on small matrices, so dispatch must be cheap, and on a
+// busy machine a worker may not get a core at all: the caller never waits for a
+// worker that has not claimed a task — it runs the remaining tasks itself.
 #pragma once
 #include <atomic>
 #include <cstdint>
@@ -28,16 +29,22 @@ public:
     bool pin_threads();
 
 private:
+    // One word holds (generation, task count, next task) so a claim can never
+    // take a task of a newer job than the one it saw.
+    static constexpr int kIndexBits = 20, kCountBits = 20;
+    static constexpr int64_t kMaxTasks = (int64_t(1) << kIndexBits) - 1;
+
     void worker_loop(int index);
-    void run_tasks(int thread);
+    void run_tasks(uint32_t generation, int thread);
+    void run_chunk(int64_t first, int64_t count, const std::function<void(int64_t, int)>& fn);
 
     int n_threads_;
     std::vector<std::thread> workers_;
-    const std::function<void(int64_t, int)>* job_ = nullptr;
-    int64_t n_tasks_ = 0;
-    std::atomic<int64_t> next_task_{0};
+    std::atomic<const std::function<void(int64_t, int)>*> job_{nullptr};
+    int64_t job_first_ = 0;                 // task offset of the current chunk
+    std::atomic<uint64_t> claim_{0};
+    std::atomic<int64_t> done_{0};
     std::atomic<uint32_t> generation_{0};
-    std::atomic<int> busy_{0};
     std::atomic<bool> stop_{false};
 };
 

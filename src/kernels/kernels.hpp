@@ -43,7 +43,7 @@ struct GemmKernel {
     GemmPrepareFn prepare = nullptr; // null: gemm reads the activation rows as they are
     uint32_t prepared_block_bytes = 0;
     uint32_t row_tile = 1;           // the kernel's row granularity; split work in multiples of it
-    uint32_t min_tokens = 2;         // below this many tokens vec_dot per pair is as fast
+    uint32_t min_tokens = 2;         // fewer tokens use the gemv entry (or vec_dot per pair)
 };
 
 // Grouped-query attention over KV cache rows of float or fp16 values (row j at byte
@@ -63,6 +63,8 @@ struct KernelTable {
     VecDotFn vec_dot[kMaxTypeId]{};       // indexed by weight type id; null = unsupported
     FromFloatFn from_float[kMaxTypeId]{}; // indexed by activation type id
     GemmKernel gemm[kMaxTypeId]{};        // indexed by weight type id; optional
+    GemmKernel gemv[kMaxTypeId]{};        // the same contract for fewer tokens than gemm's min_tokens
+                                          // (decode): no repacking, activations prepared once
     AttnScoresFn attn_scores[2]{};        // [0]: float cache, [1]: fp16 cache
     AttnValuesFn attn_values[2]{};
     SwigluFn swiglu = nullptr;

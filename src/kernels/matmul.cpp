@@ -33,21 +33,22 @@ void matmul_f32_reference(const Weight& w, const float* x, int64_t x_stride, int
     });
 }
 
-// Prompt path: tiles of row_tile rows x a token range per task, each one gemm call
-// (which repacks its rows once and streams the tokens through). A task takes all
+// gemm / gemv path: tasks of whole row tiles x a token range, each one kernel call
+// (a gemm repacks its rows once and streams the tokens through). A task takes all
 // tokens unless there are too few row tiles to keep the threads busy.
-void matmul_gemm(const Weight& w, const GemmKernel& gk, const uint8_t* xp, size_t xp_stride, int64_t n_tokens,
-                 float* y, int64_t y_stride, ThreadPool& pool, bool serial) {
-    const int64_t row_tile = gk.row_tile;
-    const int64_t n_row_tiles = (w.rows + row_tile - 1) / row_tile;
-    const int64_t want_tasks = serial ? 1 : int64_t(pool.size()) * 4;
-    int64_t token_chunks = std::max<int64_t>(1, std::min<int64_t>((want_tasks + n_row_tiles - 1) / n_row_tiles,
-                                                                  (n_tokens + 7) / 8));
+void matmul_tiles(const Weight& w, const GemmKernel& gk, const uint8_t* xp, size_t xp_stride, int64_t n_tokens,
+                  float* y, int64_t y_stride, ThreadPool& pool, bool serial) {
+    const int64_t threads = serial ? 1 : pool.size();
+    const int64_t n_tiles = (w.rows + gk.row_tile - 1) / gk.row_tile;
+    const int64_t rows_per_task = int64_t(gk.row_tile) * std::max<int64_t>(1, n_tiles / (threads * 8));
+    const int64_t n_row_tasks = (w.rows + rows_per_task - 1) / rows_per_task;
+    int64_t token_chunks =
+        std::max<int64_t>(1, std::min<int64_t>((threads * 4 + n_row_tasks - 1) / n_row_tasks, (n_tokens + 7) / 8));
     const int64_t token_tile = (n_tokens + token_chunks - 1) / token_chunks;
     token_chunks = (n_tokens + token_tile - 1) / token_tile;
-    for_each_task(pool, serial, n_row_tiles * token_chunks, [&](int64_t task, int) {
-        const int64_t r0 = (task % n_row_tiles) * row_tile, rows = std::min(row_tile, w.rows - r0);
-        const int64_t t0 = (task / n_row_tiles) * token_tile, tokens = std::min(token_tile, n_tokens - t0);
+    for_each_task(pool, serial, n_row_tasks * token_chunks, [&](int64_t task, int) {
+        const int64_t r0 = (task % n_row_tasks) * rows_per_task, rows = std::min(rows_per_task, w.rows - r0);
+        const int64_t t0 = (task / n_row_tasks) * token_tile, tokens = std::min(token_tile, n_tokens - t0);
         gk.gemm(w.cols, rows, tokens, w.row(r0), w.row_stride, xp + size_t(t0) * xp_stride, xp_stride,
                 y + t0 * y_stride + r0, y_stride);
     });
@@ -65,21 +66,26 @@ void matmul(const Weight& w, const float* x, int64_t x_stride, int64_t n_tokens,
     const DType act = activation_type(w.type);
     const VecDotFn dot = kt.vec_dot[uint32_t(w.type)];
     const FromFloatFn convert = kt.from_float[uint32_t(act)];
-    const GemmKernel& gk = kt.gemm[uint32_t(w.type)];
     const size_t x_row_bytes = row_bytes(act, w.cols);
     const bool serial = pool.size() == 1 || w.rows * w.cols * n_tokens < kSerialMacs;
     const bool parallel_convert = !serial && n_tokens >= 4;
 
-    if (gk.gemm && n_tokens >= int64_t(gk.min_tokens)) {
+    const GemmKernel* tiles = nullptr;
+    if (kt.gemm[uint32_t(w.type)].gemm && n_tokens >= int64_t(kt.gemm[uint32_t(w.type)].min_tokens))
+        tiles = &kt.gemm[uint32_t(w.type)];
+    else if (kt.gemv[uint32_t(w.type)].gemm)
+        tiles = &kt.gemv[uint32_t(w.type)];
+    if (tiles) {
+        const GemmKernel& gk = *tiles;
         if (!gk.prepare) {
             scratch.resize(x_row_bytes * size_t(n_tokens));
             uint8_t* dst = scratch.data();
             for_each_task(pool, !parallel_convert, n_tokens,
                           [&](int64_t t, int) { convert(x + t * x_stride, dst + size_t(t) * x_row_bytes, w.cols); });
-            matmul_gemm(w, gk, dst, x_row_bytes, n_tokens, y, y_stride, pool, serial);
+            matmul_tiles(w, gk, dst, x_row_bytes, n_tokens, y, y_stride, pool, serial);
             return;
         }
-        // Convert each token row (in a per-thread buffer) and prepare it for the gemm.
+        // Convert each token row (in a per-thread buffer) and prepare it for the kernel.
         const size_t prepared_bytes = size_t(w.cols / info(act).block_size) * gk.prepared_block_bytes;
         scratch.resize(prepared_bytes * size_t(n_tokens));
         uint8_t* dst = scratch.data();
@@ -89,7 +95,7 @@ void matmul(const Weight& w, const float* x, int64_t x_stride, int64_t n_tokens,
             convert(x + t * x_stride, row.data(), w.cols);
             gk.prepare(w.cols, row.data(), dst + size_t(t) * prepared_bytes);
         });
-        matmul_gemm(w, gk, dst, prepared_bytes, n_tokens, y, y_stride, pool, serial);
+        matmul_tiles(w, gk, dst, prepared_bytes, n_tokens, y, y_stride, pool, serial);
         return;
     }
 

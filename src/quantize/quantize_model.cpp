@@ -1,6 +1,8 @@
 #include "quantize/quantize_model.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <memory>
 #include <cstring>
 #include <filesystem>
 
@@ -93,14 +95,19 @@ QuantizeStats quantize_gguf(const std::string& in_path, const std::string& out_p
         }
         const int64_t cols = t.ne[0], rows = t.rows();
         const int64_t rows_per_mat = t.ne.size() >= 2 ? t.ne[1] : 1;
-        const float* importance = nullptr;
+        std::shared_ptr<std::vector<float>> imp_values;  // lives as long as the writer's callback
         if (opt.imatrix && t.name != "token_embd.weight") {
             const int64_t n_mat = t.ne.size() >= 3 ? t.ne[2] : 1;
-            importance = opt.imatrix->find(t.name, size_t(cols * n_mat));
-            if (importance) ++stats.with_importance;
-            else if (opt.log) opt.log("no importance data for " + t.name);
+            if (const float* v = opt.imatrix->find(t.name, size_t(cols * n_mat))) {
+                imp_values = std::make_shared<std::vector<float>>(v, v + cols * n_mat);
+                for (float& x : *imp_values) x = std::pow(std::max(x, 0.0f), opt.importance_power);
+                ++stats.with_importance;
+            } else if (opt.log) {
+                opt.log("no importance data for " + t.name);
+            }
         }
-        w.add_tensor(t.name, type, t.ne, [&pool, &t, type, cols, rows, rows_per_mat, importance](uint8_t* out, size_t) {
+        w.add_tensor(t.name, type, t.ne, [&pool, &t, type, cols, rows, rows_per_mat, imp_values](uint8_t* out, size_t) {
+            const float* importance = imp_values ? imp_values->data() : nullptr;
             const size_t in_rb = row_bytes(t.type, cols), out_rb = row_bytes(type, cols);
             // Work in batches of rows so each task is large enough to be worth scheduling.
             const int64_t per_task = std::max<int64_t>(1, 65536 / cols);

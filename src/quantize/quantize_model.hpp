@@ -25,6 +25,9 @@ struct QuantizeOptions {
     std::string recipe = "q8_0";
     const Imatrix* imatrix = nullptr;
     std::string imatrix_path;         // recorded in the metadata when imatrix is set
+    // Importance given to quantize_row: (mean x²)^power. llama-quantize uses 1; 0.5
+    // (the default) measured better on the KJV models (docs/QUANTIZATION.md).
+    float importance_power = 0.5f;
     int n_threads = 0;                // 0: all cores
     std::vector<TypeOverride> overrides;
     bool allow_requantize = false;    // accept already-quantized input tensors

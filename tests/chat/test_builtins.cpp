@@ -277,6 +277,8 @@ TEST(ChatBuiltins, DetectMarkers) {
               "deepseek");
     EXPECT_EQ(ChatTemplate::detect("{{'<｜Assistant｜>' + c}}{{'<｜Assistant｜><think>\\n'}}"), "deepseek-r1");
     EXPECT_EQ(ChatTemplate::detect("{% set ns = namespace(system_prompt='') %}{{'<｜User｜>' + m}}"), "deepseek2");
+    EXPECT_EQ(ChatTemplate::detect("{% if m.role == 'system' %}{{ m.content + '\n\n' }}{% endif %}{{'<｜User｜>' + m}}"),
+              std::nullopt);
     EXPECT_EQ(ChatTemplate::detect("{{ '<|im_start|>' + role }}"), "chatml");
     EXPECT_EQ(ChatTemplate::detect("[INST] {{ content }} [/INST]"), std::nullopt);
     EXPECT_EQ(ChatTemplate::detect(""), std::nullopt);

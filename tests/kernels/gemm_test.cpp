@@ -1,4 +1,4 @@
-// Multi-row x multi-token tiles (KernelTable::gemm) against the same table's
+// Multi-row x multi-token tiles (KernelTable::gemm and ::gemv) against the same table's
 // per-pair vec_dot, and kernels::matmul (threads, tiny matrices, decode and prompt
 // paths) against scalar dot products.
 #include <gtest/gtest.h>
@@ -35,8 +35,7 @@ Problem make_problem(DType t, int64_t n, int64_t rows, int64_t tokens, std::mt19
 // Runs a table's gemm on the whole problem (tokens prepared as matmul does) into an
 // output with padding around every row, and checks each value against the same
 // table's vec_dot and the padding for stray writes.
-void check_gemm(const KernelTable& table, const Problem& p, const std::string& what) {
-    const kernels::GemmKernel& gk = table.gemm[int(p.type)];
+void check_gemm(const KernelTable& table, const kernels::GemmKernel& gk, const Problem& p, const std::string& what) {
     const DType a = kernels::activation_type(p.type);
     const size_t w_stride = row_bytes(p.type, p.n);
     std::vector<uint8_t> xp;
@@ -74,27 +73,31 @@ class GemmVsVecDot : public ::testing::TestWithParam<DType> {};
 TEST_P(GemmVsVecDot, EdgeSizes) {
     const DType t = GetParam();
     const int64_t bs = info(t).block_size;
-    int tables = 0;
+    int kernels_tested = 0;
     for (std::string_view isa : kernels::available()) {
         const KernelTable& table = *kernels::find(isa);
-        if (!table.gemm[int(t)].gemm) continue;
-        ++tables;
-        std::mt19937 rng(99 + uint32_t(t));
-        for (int64_t blocks : {int64_t(1), int64_t(3), bs == 32 ? int64_t(48) : int64_t(6)}) {
-            for (int64_t rows : {1, 2, 5, 16, 17, 33}) {
-                for (int64_t tokens = 1; tokens <= 17; ++tokens) {
-                    if (blocks > 1 && tokens % 4 != 1 && rows != 17) continue;  // keep the run short
-                    const bool raw = (rows + tokens) % 2 == 0;
-                    const Problem p = make_problem(t, blocks * bs, rows, tokens, rng, raw);
-                    check_gemm(table, p,
-                               std::string(isa) + " " + std::string(dtype_name(t)) + " n=" + std::to_string(p.n) +
-                                   " rows=" + std::to_string(rows) + " tokens=" + std::to_string(tokens));
-                    if (HasFatalFailure()) return;
+        for (const bool gemv : {false, true}) {
+            const kernels::GemmKernel& gk = gemv ? table.gemv[int(t)] : table.gemm[int(t)];
+            if (!gk.gemm) continue;
+            ++kernels_tested;
+            std::mt19937 rng(99 + uint32_t(t));
+            for (int64_t blocks : {int64_t(1), int64_t(3), int64_t(5), bs == 32 ? int64_t(48) : int64_t(6)}) {
+                for (int64_t rows : {1, 2, 5, 16, 17, 33}) {
+                    for (int64_t tokens = 1; tokens <= 17; ++tokens) {
+                        if (blocks > 1 && tokens % 4 != 1 && rows != 17) continue;  // keep the run short
+                        const bool raw = (rows + tokens) % 2 == 0;
+                        const Problem p = make_problem(t, blocks * bs, rows, tokens, rng, raw);
+                        check_gemm(table, gk, p,
+                                   std::string(isa) + (gemv ? " gemv " : " gemm ") + std::string(dtype_name(t)) +
+                                       " n=" + std::to_string(p.n) + " rows=" + std::to_string(rows) +
+                                       " tokens=" + std::to_string(tokens));
+                        if (HasFatalFailure()) return;
+                    }
                 }
             }
         }
     }
-    if (tables == 0) GTEST_SKIP() << "no table on this CPU has a gemm for " << dtype_name(t);
+    if (kernels_tested == 0) GTEST_SKIP() << "no table on this CPU has a gemm or gemv for " << dtype_name(t);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, GemmVsVecDot, ::testing::ValuesIn(dot_weight_types()),

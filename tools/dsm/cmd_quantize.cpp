@@ -23,6 +23,8 @@ int cmd_quantize(int argc, char** argv) {
     app.add_option("output", out, "output GGUF")->required();
     app.add_option("type", type, "recipe, e.g. q4_k_m, q8_0, int4-int8")->required();
     app.add_option("--imatrix", imatrix_path, "importance matrix (llama.cpp imatrix.dat format, from dsm imatrix)");
+    float power = 0.5f;
+    app.add_option("--imatrix-power", power, "importance = (mean x^2)^P; llama-quantize uses 1")->capture_default_str();
     app.add_option("-t,--threads", threads, "threads (default: all cores)");
     app.add_option("--tensor-type", overrides, "override: REGEX=TYPE, e.g. 'attn_v=q8_0' (repeatable)");
     app.add_flag("--allow-requantize", allow_requantize, "accept input tensors that are already quantized");
@@ -32,6 +34,7 @@ int cmd_quantize(int argc, char** argv) {
     opt.recipe = type;
     opt.n_threads = threads;
     opt.allow_requantize = allow_requantize;
+    opt.importance_power = power;
     for (const std::string& o : overrides) {
         const size_t eq = o.rfind('=');
         const auto t = eq == std::string::npos ? std::nullopt : dtype_from_name(o.substr(eq + 1));

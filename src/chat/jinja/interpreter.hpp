@@ -27,7 +27,6 @@ public:
     std::string render(ObjectPtr globals);
 
     // ---- services for filters, tests, methods and global functions ----------------
-    const Limits& limits() const { return limits_; }
     void charge(uint64_t steps);
     // Charges for work proportional to the size of `v` (bytes / 16, items).
     void charge_size(const Value& v);
@@ -75,11 +74,10 @@ private:
     uint64_t steps_ = 0;
     int depth_ = 0;
     ObjectPtr globals_;
-    std::shared_ptr<Scope> scope_;
-    std::string* out_ = nullptr;
+    std::shared_ptr<Scope> root_scope_;  // template-level variables
+    std::shared_ptr<Scope> scope_;       // innermost scope while running
+    std::string* out_ = nullptr;         // where output goes (captures swap it)
     std::vector<ObjectPtr> namespaces_;  // cleared at the end to break reference cycles
-
-    std::shared_ptr<Scope> root_scope_;
 
     friend struct ScopeGuard;
     friend struct DepthGuard;

@@ -11,18 +11,19 @@ namespace dsm::jinja {
 
 namespace {
 
-const char* describe(Tok t) {
-    switch (t) {
+// How an error message names a token.
+std::string token_text(const Token& t) {
+    switch (t.type) {
         case Tok::Text: return "template text";
         case Tok::VarBegin: return "'{{'";
         case Tok::VarEnd: return "'}}'";
         case Tok::BlockBegin: return "'{%'";
         case Tok::BlockEnd: return "'%}'";
-        case Tok::Name: return "name";
-        case Tok::String: return "string";
-        case Tok::Int: return "integer";
-        case Tok::Float: return "float";
-        case Tok::Op: return "operator";
+        case Tok::Name:
+        case Tok::Op: return "'" + t.value + "'";
+        case Tok::String: return "string literal";
+        case Tok::Int:
+        case Tok::Float: return "number " + t.value;
         case Tok::Eof: return "end of template";
     }
     return "token";
@@ -58,17 +59,6 @@ private:
         if (!is_name(n)) return false;
         next();
         return true;
-    }
-
-    std::string token_text(const Token& t) const {
-        switch (t.type) {
-            case Tok::Name: return "'" + t.value + "'";
-            case Tok::Op: return "'" + t.value + "'";
-            case Tok::String: return "string literal";
-            case Tok::Int:
-            case Tok::Float: return "number " + t.value;
-            default: return describe(t.type);
-        }
     }
 
     [[noreturn]] void fail(const Token& t, const std::string& what) const {

@@ -1,0 +1,150 @@
+// Attention over the KV cache (float and fp16 rows) and the element-wise layer
+// functions of every table: the attention kernels against the scalar table within
+// the float summation bound, SwiGLU and softmax against double-precision math.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <random>
+
+#include "core/fp16.hpp"
+#include "kernel_test_util.hpp"
+
+namespace dsm::test {
+namespace {
+
+using kernels::KernelTable;
+
+std::vector<const KernelTable*> tables() {
+    std::vector<const KernelTable*> out;
+    for (std::string_view isa : kernels::available()) out.push_back(kernels::find(isa));
+    return out;
+}
+
+// A KV-cache-like buffer: n_kv rows of `width` values (float or fp16), values at
+// column `col` of each row; returns the values as floats too.
+struct Cache {
+    std::vector<uint8_t> bytes;
+    std::vector<float> values;  // [n_kv][n]
+    size_t row_stride;
+    const uint8_t* at(size_t col_bytes) const { return bytes.data() + col_bytes; }
+};
+
+Cache make_cache(bool f16, int64_t n_kv, int64_t width, int64_t col, int64_t n, std::mt19937& rng) {
+    Cache c;
+    const size_t elem = f16 ? 2 : 4;
+    c.row_stride = size_t(width) * elem;
+    c.bytes.assign(c.row_stride * size_t(n_kv), 0xcd);
+    c.values.resize(size_t(n_kv * n));
+    std::normal_distribution<float> dist(0.0f, 1.0f);
+    for (int64_t j = 0; j < n_kv; ++j) {
+        for (int64_t i = 0; i < n; ++i) {
+            float v = dist(rng);
+            uint8_t* p = c.bytes.data() + size_t(j) * c.row_stride + size_t(col + i) * elem;
+            if (f16) {
+                const uint16_t h = f32_to_fp16(v);
+                std::memcpy(p, &h, 2);
+                v = fp16_to_f32(h);
+            } else {
+                std::memcpy(p, &v, 4);
+            }
+            c.values[size_t(j * n + i)] = v;
+        }
+    }
+    return c;
+}
+
+TEST(AttentionKernels, ScoresAndValuesMatchScalar) {
+    std::mt19937 rng(3);
+    const KernelTable& scalar = kernels::scalar_table();
+    for (bool f16 : {false, true}) {
+        for (int64_t n : {128, 64, 40, 7}) {
+            for (int64_t nq : {1, 2, 3, 5, 6, 7, 8}) {
+                for (int64_t n_kv : {1, 3, 4, 9, 33, 130}) {
+                    const int64_t width = 3 * n + 5, kcol = 2, vcol = n + 4;
+                    const Cache c = make_cache(f16, n_kv, width, kcol, n, rng);
+                    const Cache v = make_cache(f16, n_kv, width, vcol, n, rng);
+                    const std::vector<float> q = normal(size_t(nq * (n + 3)), rng, 1.0f);
+                    std::vector<float> p = normal(size_t(nq * n_kv), rng, 1.0f);
+                    for (float& x : p) x = std::fabs(x);
+                    const size_t elem = f16 ? 2 : 4;
+                    std::vector<float> s_ref(size_t(nq * n_kv)), o_ref(size_t(nq * (n + 1)));
+                    scalar.attn_scores[f16](n, nq, q.data(), n + 3, n_kv, c.at(size_t(kcol) * elem), c.row_stride,
+                                            s_ref.data(), n_kv);
+                    scalar.attn_values[f16](n, nq, p.data(), n_kv, n_kv, v.at(size_t(vcol) * elem), v.row_stride,
+                                            o_ref.data(), n + 1);
+                    for (const KernelTable* t : tables()) {
+                        std::vector<float> s(s_ref.size(), NAN), o(o_ref.size(), NAN);
+                        t->attn_scores[f16](n, nq, q.data(), n + 3, n_kv, c.at(size_t(kcol) * elem), c.row_stride,
+                                            s.data(), n_kv);
+                        t->attn_values[f16](n, nq, p.data(), n_kv, n_kv, v.at(size_t(vcol) * elem), v.row_stride,
+                                            o.data(), n + 1);
+                        const std::string what = std::string(t->isa) + (f16 ? " f16" : " f32") + " n=" +
+                                                 std::to_string(n) + " nq=" + std::to_string(nq) +
+                                                 " n_kv=" + std::to_string(n_kv);
+                        for (int64_t h = 0; h < nq; ++h) {
+                            for (int64_t j = 0; j < n_kv; ++j) {
+                                double mag = 0;
+                                for (int64_t i = 0; i < n; ++i)
+                                    mag += std::fabs(double(q[size_t(h * (n + 3) + i)]) * c.values[size_t(j * n + i)]);
+                                ASSERT_NEAR(s[size_t(h * n_kv + j)], s_ref[size_t(h * n_kv + j)],
+                                            2.0 * double(n) * std::ldexp(mag, -24) + 1e-30)
+                                    << what << " score " << h << "," << j;
+                            }
+                            for (int64_t i = 0; i < n; ++i) {
+                                double mag = 0;
+                                for (int64_t j = 0; j < n_kv; ++j)
+                                    mag += std::fabs(double(p[size_t(h * n_kv + j)]) * v.values[size_t(j * n + i)]);
+                                ASSERT_NEAR(o[size_t(h * (n + 1) + i)], o_ref[size_t(h * (n + 1) + i)],
+                                            2.0 * double(n_kv) * std::ldexp(mag, -24) + 1e-30)
+                                    << what << " value " << h << "," << i;
+                            }
+                            ASSERT_TRUE(std::isnan(o[size_t(h * (n + 1) + n)])) << what << ": wrote past n";
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// Within 4 ulp of the double-precision function (vector exp vs libm).
+TEST(LayerKernels, SwigluMatchesDoubleMath) {
+    std::mt19937 rng(8);
+    std::vector<float> g = normal(1003, rng, 4.0f), up = normal(1003, rng, 1.0f);
+    for (float v : {0.0f, -0.0f, 88.0f, -88.0f, 100.0f, -100.0f, 1e-30f, -1e-30f, 30.0f, -30.0f}) g.push_back(v);
+    up.resize(g.size(), 1.5f);
+    for (const KernelTable* t : tables()) {
+        std::vector<float> y = g;
+        t->swiglu(y.data(), up.data(), int64_t(y.size()));
+        for (size_t i = 0; i < g.size(); ++i) {
+            const double want = double(g[i]) / (1.0 + std::exp(-double(g[i]))) * double(up[i]);
+            ASSERT_NEAR(y[i], want, 2.4e-7 * std::fabs(want) + 1e-37) << t->isa << " g=" << g[i];  // 4 ulp
+        }
+    }
+}
+
+TEST(LayerKernels, SoftmaxMatchesDoubleMath) {
+    std::mt19937 rng(9);
+    for (int64_t n : {1, 5, 16, 17, 100, 1000}) {
+        std::vector<float> x = normal(size_t(n), rng, 5.0f);
+        if (n > 3) x[2] = -INFINITY;  // masked position
+        const float scale = 0.0883883f;
+        for (const KernelTable* t : tables()) {
+            std::vector<float> y = x;
+            t->softmax(y.data(), n, scale);
+            // Exact math on the arguments every implementation rounds the same way:
+            // x * scale and the difference to the maximum, in float.
+            float mx = -INFINITY;
+            for (float v : x) mx = std::max(mx, v * scale);
+            double sum = 0;
+            for (float v : x) sum += std::exp(double(v * scale - mx));
+            for (int64_t i = 0; i < n; ++i) {
+                const double want = std::exp(double(x[size_t(i)] * scale - mx)) / sum;
+                ASSERT_NEAR(y[size_t(i)], want, 3e-7 * want + 1e-38) << t->isa << " n=" << n << " i=" << i;
+            }
+        }
+    }
+}
+
+}  // namespace
+}  // namespace dsm::test
