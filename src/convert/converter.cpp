@@ -51,8 +51,8 @@ void read_generation_config(const fs::path& p, HfConfig& c) {
 void write_tokenizer(gguf::Writer& w, VocabSpec spec, const HfConfig& c) {
     const size_t n_vocab = size_t(c.vocab_size);
     if (spec.tokens.size() > n_vocab)
-        throw Error("tokenizer has " + std::to_string(spec.tokens.size()) + " tokens, but config.json's vocab_size is " +
-                    std::to_string(n_vocab));
+        throw Error("tokenizer has " + std::to_string(spec.tokens.size()) +
+                    " tokens, but config.json's vocab_size is " + std::to_string(n_vocab));
     for (size_t i = spec.tokens.size(); i < n_vocab; ++i) {
         spec.tokens.push_back("[PAD" + std::to_string(i) + "]");
         spec.token_types.push_back(Tokenizer::kUnused);
@@ -140,7 +140,8 @@ ConvertResult convert_hf_to_gguf(const std::string& hf_dir, const std::string& o
 
     std::vector<quantize::TensorDesc> descs;
     for (const auto& t : plan) descs.push_back({t.name, t.ne});
-    const quantize::ModelDesc md{config.gguf_arch, config.n_layer, config.n_head, config.n_head_kv, config.n_routed_experts};
+    const quantize::ModelDesc md{config.gguf_arch, config.n_layer, config.n_head, config.n_head_kv,
+                                 config.n_routed_experts};
     const auto types = quantize::choose_types(*recipe, md, descs, false);
 
     gguf::Writer w;
@@ -165,7 +166,8 @@ ConvertResult convert_hf_to_gguf(const std::string& hf_dir, const std::string& o
         int64_t n = 1;
         for (int64_t d : t.ne) n *= d;
         total_bytes += row_bytes(type, t.ne[0]) * size_t(n / t.ne[0]);
-        w.add_tensor(t.name, type, t.ne, [&config, &t, type, &pool](uint8_t* out, size_t) { produce(config, t, type, pool, out); });
+        w.add_tensor(t.name, type, t.ne,
+                     [&config, &t, type, &pool](uint8_t* out, size_t) { produce(config, t, type, pool, out); });
     }
     res.n_tensors = plan.size();
     w.write(out_path, [&](size_t i, size_t n, uint64_t bytes) {

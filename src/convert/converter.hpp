@@ -12,16 +12,16 @@
 namespace dsm::convert {
 
 struct ConvertOptions {
-    std::string type = "f32";   // f32, f16, bf16, q8_0, q4_0, q4_k_m, ... (quantize recipes)
-    int n_threads = 0;          // 0: all cores
-    std::string name;           // general.name (default: the folder's name)
+    std::string type = "f32";  // f32, f16, bf16, q8_0, q4_0, q4_k_m, ... (quantize recipes)
+    int n_threads = 0;         // 0: all cores
+    std::string name;          // general.name (default: the folder's name)
     // After each tensor: (tensors done, tensors total, bytes done, bytes total).
     std::function<void(size_t, size_t, uint64_t, uint64_t)> progress;
     std::function<void(const std::string&)> log;  // warnings
 };
 
 struct ConvertResult {
-    std::string architecture;   // GGUF architecture
+    std::string architecture;  // GGUF architecture
     size_t n_tensors = 0;
     uint64_t file_bytes = 0;
     std::map<std::string, int> tensors_by_type;

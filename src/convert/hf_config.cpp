@@ -115,8 +115,8 @@ HfConfig HfConfig::parse(const std::string& text, const std::string& path) {
     c.tie_word_embeddings = f.bool_or("tie_word_embeddings", false);
     c.head_dim = f.int_or("head_dim", c.hidden_size / c.n_head, 1);
     if (c.n_head % c.n_head_kv != 0)
-        throw Error(path + ": num_attention_heads " + std::to_string(c.n_head) + " is not a multiple of num_key_value_heads " +
-                    std::to_string(c.n_head_kv));
+        throw Error(path + ": num_attention_heads " + std::to_string(c.n_head) +
+                    " is not a multiple of num_key_value_heads " + std::to_string(c.n_head_kv));
 
     if (j.contains("rope_scaling") && !j["rope_scaling"].is_null()) {
         const json& rs = j["rope_scaling"];
@@ -141,8 +141,9 @@ HfConfig HfConfig::parse(const std::string& text, const std::string& path) {
             c.num_experts_per_tok = f.req_int("num_experts_per_tok");
             c.first_k_dense_replace = f.int_or("first_k_dense_replace", 0);
             if (f.int_or("moe_layer_freq", 1, 1) != 1)
-                throw Error(path + ": moe_layer_freq other than 1 is not supported (llama.cpp assumes every layer after "
-                                   "first_k_dense_replace is MoE)");
+                throw Error(path +
+                            ": moe_layer_freq other than 1 is not supported (llama.cpp assumes every layer after "
+                            "first_k_dense_replace is MoE)");
             c.routed_scaling_factor = f.float_or("routed_scaling_factor", 1.0);
             c.norm_topk_prob = f.bool_or("norm_topk_prob", false);
             const std::string scoring = f.string_or("scoring_func", "softmax");
@@ -203,7 +204,8 @@ void HfConfig::write_gguf_keys(gguf::Writer& w, int64_t n_vocab) const {
         if (rope_scaling == "linear" || rope_scaling == "yarn") {
             w.set_string(a + "rope.scaling.type", rope_scaling);
             f32("rope.scaling.factor", rope_factor);
-            if (rope_scaling == "yarn" && rope_original_ctx > 0) u32("rope.scaling.original_context_length", rope_original_ctx);
+            if (rope_scaling == "yarn" && rope_original_ctx > 0)
+                u32("rope.scaling.original_context_length", rope_original_ctx);
         }
         if (arch == HfArch::Deepseek && is_moe()) {
             u32("leading_dense_block_count", first_k_dense_replace);

@@ -16,8 +16,8 @@ enum class HfArch { Llama, Qwen2, Deepseek, DeepseekV2, DeepseekV3 };
 
 struct HfConfig {
     HfArch arch = HfArch::Llama;
-    std::string architecture;        // "LlamaForCausalLM", ...
-    std::string gguf_arch;           // "llama", "qwen2", "deepseek", "deepseek2"
+    std::string architecture;  // "LlamaForCausalLM", ...
+    std::string gguf_arch;     // "llama", "qwen2", "deepseek", "deepseek2"
     int64_t vocab_size = 0, hidden_size = 0, n_layer = 0, n_head = 0, n_head_kv = 0;
     int64_t intermediate_size = 0, max_position_embeddings = 0, head_dim = 0;
     double rms_norm_eps = 1e-6;

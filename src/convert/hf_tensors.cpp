@@ -51,9 +51,12 @@ int64_t parse_index(const std::string& s, size_t pos, size_t& end) {
 float fp8_e4m3_to_f32(uint8_t v) {
     const int sign = v >> 7, exp = (v >> 3) & 15, mant = v & 7;
     float x;
-    if (exp == 15 && mant == 7) x = NAN;  // e4m3fn has no infinities
-    else if (exp == 0) x = std::ldexp(float(mant) / 8.0f, -6);
-    else x = std::ldexp(1.0f + float(mant) / 8.0f, exp - 7);
+    if (exp == 15 && mant == 7)
+        x = NAN;  // e4m3fn has no infinities
+    else if (exp == 0)
+        x = std::ldexp(float(mant) / 8.0f, -6);
+    else
+        x = std::ldexp(1.0f + float(mant) / 8.0f, exp - 7);
     return sign ? -x : x;
 }
 
@@ -101,10 +104,10 @@ bool float_dtype(StDType t) {
 struct Expected {
     std::string gguf;
     std::vector<int64_t> ne;
-    std::string hf;           // HF name (for experts: with "{e}")
+    std::string hf;  // HF name (for experts: with "{e}")
     bool optional = false;
-    int64_t permute = 0;      // q/k permutation heads
-    int64_t n_expert = 0;     // > 0: stacked from hf with {e} = 0..n_expert-1
+    int64_t permute = 0;   // q/k permutation heads
+    int64_t n_expert = 0;  // > 0: stacked from hf with {e} = 0..n_expert-1
 };
 
 std::vector<Expected> expected_tensors(const HfConfig& c, bool has_lm_head) {
@@ -114,7 +117,9 @@ std::vector<Expected> expected_tensors(const HfConfig& c, bool has_lm_head) {
     for (int64_t il = 0; il < c.n_layer; ++il) {
         const std::string b = "blk." + std::to_string(il) + ".", h = "model.layers." + std::to_string(il) + ".";
         auto add = [&](const std::string& g, std::vector<int64_t> ne, const std::string& hf, bool optional = false,
-                       int64_t permute = 0) { x.push_back({b + g, std::move(ne), h + hf, optional, permute, 0}); };
+                       int64_t permute = 0) {
+            x.push_back({b + g, std::move(ne), h + hf, optional, permute, 0});
+        };
         add("attn_norm.weight", {E}, "input_layernorm.weight");
         if (c.is_mla()) {
             const int64_t H = c.n_head, dk = c.qk_nope_head_dim + c.qk_rope_head_dim;
@@ -125,9 +130,11 @@ std::vector<Expected> expected_tensors(const HfConfig& c, bool has_lm_head) {
             } else {
                 add("attn_q.weight", {E, H * dk}, "self_attn.q_proj.weight");
             }
-            add("attn_kv_a_mqa.weight", {E, c.kv_lora_rank + c.qk_rope_head_dim}, "self_attn.kv_a_proj_with_mqa.weight");
+            add("attn_kv_a_mqa.weight", {E, c.kv_lora_rank + c.qk_rope_head_dim},
+                "self_attn.kv_a_proj_with_mqa.weight");
             add("attn_kv_a_norm.weight", {c.kv_lora_rank}, "self_attn.kv_a_layernorm.weight");
-            add("attn_kv_b.weight", {c.kv_lora_rank, H * (c.qk_nope_head_dim + c.v_head_dim)}, "self_attn.kv_b_proj.weight");
+            add("attn_kv_b.weight", {c.kv_lora_rank, H * (c.qk_nope_head_dim + c.v_head_dim)},
+                "self_attn.kv_b_proj.weight");
             add("attn_output.weight", {H * c.v_head_dim, E}, "self_attn.o_proj.weight");
         } else {
             const int64_t q = c.n_head * c.head_dim, kv = c.n_head_kv * c.head_dim;
@@ -181,13 +188,14 @@ void check_fp8_scale(const HfConfig& c, const HfWeights::Ref& w, const HfWeights
     const StTensor& t = *w.tensor;
     const StTensor& st = *s.tensor;
     if (t.shape.size() != 2)
-        throw Error(w.file->path() + ": FP8 tensor '" + t.name + "' has shape " + shape_str(t.shape) + " (expected 2-D)");
+        throw Error(w.file->path() + ": FP8 tensor '" + t.name + "' has shape " + shape_str(t.shape) +
+                    " (expected 2-D)");
     const std::vector<int64_t> want = {(t.shape[0] + c.fp8_block_rows - 1) / c.fp8_block_rows,
                                        (t.shape[1] + c.fp8_block_cols - 1) / c.fp8_block_cols};
     if (st.shape != want)
         throw Error(s.file->path() + ": tensor '" + st.name + "' has shape " + shape_str(st.shape) + ", expected " +
-                    shape_str(want) + " (weight " + shape_str(t.shape) + " in " + std::to_string(c.fp8_block_rows) + "x" +
-                    std::to_string(c.fp8_block_cols) + " blocks)");
+                    shape_str(want) + " (weight " + shape_str(t.shape) + " in " + std::to_string(c.fp8_block_rows) +
+                    "x" + std::to_string(c.fp8_block_cols) + " blocks)");
     if (st.dtype != StDType::F32 && st.dtype != StDType::BF16 && st.dtype != StDType::F16)
         throw Error(s.file->path() + ": tensor '" + st.name + "' has dtype " + std::string(st_dtype_name(st.dtype)) +
                     " (expected F32, BF16 or F16 scales)");
@@ -214,7 +222,8 @@ HfWeights HfWeights::open(const std::string& dir_str) {
         weight_map = j["weight_map"];
         std::set<std::string> unique;
         for (const auto& [tensor, file] : weight_map.items()) {
-            if (!file.is_string()) throw Error(index.string() + ": weight_map entry of '" + tensor + "' is not a file name");
+            if (!file.is_string())
+                throw Error(index.string() + ": weight_map entry of '" + tensor + "' is not a file name");
             const std::string f = file.get<std::string>();
             if (f.empty() || f.find('/') != std::string::npos || f.find('\\') != std::string::npos || f == "..")
                 throw Error(index.string() + ": weight_map entry of '" + tensor + "' names an unsafe file '" + f + "'");
@@ -225,7 +234,8 @@ HfWeights HfWeights::open(const std::string& dir_str) {
         names.push_back("model.safetensors");
     } else {
         for (const auto& e : fs::directory_iterator(dir))
-            if (e.is_regular_file() && e.path().extension() == ".safetensors") names.push_back(e.path().filename().string());
+            if (e.is_regular_file() && e.path().extension() == ".safetensors")
+                names.push_back(e.path().filename().string());
         std::sort(names.begin(), names.end());
     }
     if (names.empty()) throw Error(dir_str + ": no safetensors files (model.safetensors or an index)");
@@ -235,12 +245,12 @@ HfWeights HfWeights::open(const std::string& dir_str) {
         const SafetensorsFile* f = w.files_.back().get();
         for (const StTensor& t : f->tensors()) {
             const auto [it, fresh] = w.by_name_.emplace(t.name, Ref{f, &t});
-            if (!fresh)
-                throw Error(f->path() + ": tensor '" + t.name + "' is also in " + it->second.file->path());
+            if (!fresh) throw Error(f->path() + ": tensor '" + t.name + "' is also in " + it->second.file->path());
             if (!weight_map.is_null()) {
                 const auto m = weight_map.find(t.name);
                 if (m == weight_map.end() || m->get<std::string>() != n)
-                    throw Error(f->path() + ": tensor '" + t.name + "' is not listed for this file in " + index.string());
+                    throw Error(f->path() + ": tensor '" + t.name + "' is not listed for this file in " +
+                                index.string());
             }
         }
     }
@@ -275,8 +285,8 @@ std::vector<PlannedTensor> plan_tensors(const HfConfig& c, const HfWeights& w) {
         SourcePart p{ref, std::nullopt};
         const StTensor& t = *ref.tensor;
         if (!float_dtype(t.dtype))
-            throw Error(ref.file->path() + ": tensor '" + t.name + "' has dtype " + std::string(st_dtype_name(t.dtype)) +
-                        ", which is not a floating-point weight type");
+            throw Error(ref.file->path() + ": tensor '" + t.name + "' has dtype " +
+                        std::string(st_dtype_name(t.dtype)) + ", which is not a floating-point weight type");
         if (t.dtype == StDType::F8_E4M3) {
             const HfWeights::Ref* s = take(t.name + "_scale_inv");
             if (!s) throw Error(ref.file->path() + ": FP8 tensor '" + t.name + "' has no '" + t.name + "_scale_inv'");

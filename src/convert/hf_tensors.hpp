@@ -40,10 +40,10 @@ struct SourcePart {
 };
 
 struct PlannedTensor {
-    std::string name;                  // GGUF name
-    std::vector<int64_t> ne;           // ggml order
-    std::vector<SourcePart> parts;     // one, or one per expert (stacked along ne[2])
-    int64_t permute_heads = 0;         // llama.cpp q/k row permutation over this many heads (0: none)
+    std::string name;               // GGUF name
+    std::vector<int64_t> ne;        // ggml order
+    std::vector<SourcePart> parts;  // one, or one per expert (stacked along ne[2])
+    int64_t permute_heads = 0;      // llama.cpp q/k row permutation over this many heads (0: none)
 
     int64_t cols() const { return ne[0]; }
     int64_t rows_per_part() const { return ne.size() >= 2 ? ne[1] : 1; }

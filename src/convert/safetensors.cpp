@@ -23,10 +23,10 @@ struct DTypeEntry {
 };
 
 constexpr DTypeEntry kDTypes[] = {
-    {StDType::F64, "F64", 8},     {StDType::F32, "F32", 4},         {StDType::F16, "F16", 2},
-    {StDType::BF16, "BF16", 2},   {StDType::F8_E4M3, "F8_E4M3", 1}, {StDType::F8_E5M2, "F8_E5M2", 1},
-    {StDType::I64, "I64", 8},     {StDType::I32, "I32", 4},         {StDType::I16, "I16", 2},
-    {StDType::I8, "I8", 1},       {StDType::U8, "U8", 1},           {StDType::BOOL, "BOOL", 1},
+    {StDType::F64, "F64", 8},   {StDType::F32, "F32", 4},         {StDType::F16, "F16", 2},
+    {StDType::BF16, "BF16", 2}, {StDType::F8_E4M3, "F8_E4M3", 1}, {StDType::F8_E5M2, "F8_E5M2", 1},
+    {StDType::I64, "I64", 8},   {StDType::I32, "I32", 4},         {StDType::I16, "I16", 2},
+    {StDType::I8, "I8", 1},     {StDType::U8, "U8", 1},           {StDType::BOOL, "BOOL", 1},
 };
 
 [[noreturn]] void fail(const std::string& file, const std::string& what) { throw Error(file + ": " + what); }
@@ -52,7 +52,8 @@ StTensor parse_entry(const std::string& file, const std::string& name, const jso
     if (sh->size() > 8) fail_tensor(file, name, "shape has " + std::to_string(sh->size()) + " dimensions (at most 8)");
     uint64_t count = 1;
     for (const json& d : *sh) {
-        if (!d.is_number_unsigned()) fail_tensor(file, name, "shape " + sh->dump() + " has a non-integer or negative dimension");
+        if (!d.is_number_unsigned())
+            fail_tensor(file, name, "shape " + sh->dump() + " has a non-integer or negative dimension");
         const uint64_t n = d.get<uint64_t>();
         if (n > (1ull << 62) || __builtin_mul_overflow(count, n, &count) || count > (1ull << 62))
             fail_tensor(file, name, "shape " + sh->dump() + " is too large");
@@ -66,15 +67,17 @@ StTensor parse_entry(const std::string& file, const std::string& name, const jso
     t.begin = (*off)[0].get<uint64_t>();
     t.end = (*off)[1].get<uint64_t>();
     if (t.end < t.begin)
-        fail_tensor(file, name, "data_offsets [" + std::to_string(t.begin) + ", " + std::to_string(t.end) + "] end before begin");
+        fail_tensor(file, name,
+                    "data_offsets [" + std::to_string(t.begin) + ", " + std::to_string(t.end) + "] end before begin");
 
     uint64_t want = 0;
     if (__builtin_mul_overflow(count, uint64_t(st_dtype_size(t.dtype)), &want))
         fail_tensor(file, name, "shape " + sh->dump() + " is too large");
     if (want != t.bytes())
-        fail_tensor(file, name, "data_offsets [" + std::to_string(t.begin) + ", " + std::to_string(t.end) + "] hold " +
-                                    std::to_string(t.bytes()) + " bytes, but dtype " + std::string(st_dtype_name(t.dtype)) +
-                                    " x shape " + sh->dump() + " needs " + std::to_string(want));
+        fail_tensor(file, name,
+                    "data_offsets [" + std::to_string(t.begin) + ", " + std::to_string(t.end) + "] hold " +
+                        std::to_string(t.bytes()) + " bytes, but dtype " + std::string(st_dtype_name(t.dtype)) +
+                        " x shape " + sh->dump() + " needs " + std::to_string(want));
     return t;
 }
 
@@ -139,8 +142,9 @@ StHeader parse_safetensors_header(const uint8_t* bytes, size_t size, uint64_t fi
         }
         StTensor t = parse_entry(file, key, value);
         if (t.end > data_size)
-            fail_tensor(file, key, "data_offsets [" + std::to_string(t.begin) + ", " + std::to_string(t.end) +
-                                       "] lie outside the file's " + std::to_string(data_size) + " data bytes");
+            fail_tensor(file, key,
+                        "data_offsets [" + std::to_string(t.begin) + ", " + std::to_string(t.end) +
+                            "] lie outside the file's " + std::to_string(data_size) + " data bytes");
         h.tensors.push_back(std::move(t));
     }
 
@@ -154,9 +158,10 @@ StHeader parse_safetensors_header(const uint8_t* bytes, size_t size, uint64_t fi
         const StTensor& a = *by_offset[i - 1];
         const StTensor& b = *by_offset[i];
         if (b.begin < a.end)
-            fail_tensor(file, b.name, "data_offsets [" + std::to_string(b.begin) + ", " + std::to_string(b.end) +
-                                          "] overlap tensor '" + a.name + "' [" + std::to_string(a.begin) + ", " +
-                                          std::to_string(a.end) + "]");
+            fail_tensor(file, b.name,
+                        "data_offsets [" + std::to_string(b.begin) + ", " + std::to_string(b.end) +
+                            "] overlap tensor '" + a.name + "' [" + std::to_string(a.begin) + ", " +
+                            std::to_string(a.end) + "]");
     }
     return h;
 }

@@ -27,8 +27,8 @@ size_t st_dtype_size(StDType t);
 struct StTensor {
     std::string name;
     StDType dtype = StDType::F32;
-    std::vector<int64_t> shape;  // PyTorch order: shape[0] is the slowest dimension
-    uint64_t begin = 0, end = 0; // byte range relative to the data section
+    std::vector<int64_t> shape;   // PyTorch order: shape[0] is the slowest dimension
+    uint64_t begin = 0, end = 0;  // byte range relative to the data section
     int64_t n_elements() const;
     uint64_t bytes() const { return end - begin; }
 };
@@ -39,7 +39,7 @@ inline constexpr uint64_t kMaxSafetensorsHeader = 100ull << 20;
 struct StHeader {
     std::vector<StTensor> tensors;  // in header order
     std::map<std::string, std::string> metadata;
-    uint64_t data_offset = 0;       // 8 + N
+    uint64_t data_offset = 0;  // 8 + N
 };
 
 // Validates the header held in bytes[0 .. size) (the 8-byte length and the JSON;

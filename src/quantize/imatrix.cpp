@@ -23,7 +23,8 @@ public:
     }
     void take(void* out, size_t n, const char* what) {
         if (n > bytes_.size() - pos_)
-            throw Error(path_ + ": truncated imatrix file: " + what + " at byte " + std::to_string(pos_) + " runs past the end");
+            throw Error(path_ + ": truncated imatrix file: " + what + " at byte " + std::to_string(pos_) +
+                        " runs past the end");
         std::memcpy(out, bytes_.data() + pos_, n);
         pos_ += n;
     }

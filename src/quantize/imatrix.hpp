@@ -19,14 +19,14 @@
 namespace dsm::quantize {
 
 struct ImatrixEntry {
-    int32_t ncall = 0;           // chunks that contributed
-    std::vector<float> values;   // mean x² per column (already divided by ncall)
+    int32_t ncall = 0;          // chunks that contributed
+    std::vector<float> values;  // mean x² per column (already divided by ncall)
 };
 
 struct Imatrix {
     std::map<std::string, ImatrixEntry> entries;
-    int32_t chunks = 0;          // chunks of text the statistics came from
-    std::string dataset;         // calibration file name
+    int32_t chunks = 0;   // chunks of text the statistics came from
+    std::string dataset;  // calibration file name
 
     // Throws dsm::Error naming the file on truncation, bad sizes or non-finite values.
     static Imatrix load(const std::string& path);
@@ -38,11 +38,11 @@ struct Imatrix {
 };
 
 struct ImatrixOptions {
-    int n_ctx = 256;             // tokens per chunk (each starts with BOS)
-    int n_chunks = -1;           // -1: all whole chunks of the text
-    int n_threads = 0;           // 0: all cores
-    bool process_output = false; // also collect output.weight (llama-imatrix --process-output)
-    std::string dataset;         // recorded in the file
+    int n_ctx = 256;              // tokens per chunk (each starts with BOS)
+    int n_chunks = -1;            // -1: all whole chunks of the text
+    int n_threads = 0;            // 0: all cores
+    bool process_output = false;  // also collect output.weight (llama-imatrix --process-output)
+    std::string dataset;          // recorded in the file
     // Called after each chunk: (done, total).
     std::function<void(int, int)> progress;
     std::function<void(const std::string&)> log;  // warnings

@@ -159,7 +159,8 @@ std::vector<KldResult> compute_kld(const Model& base, const std::vector<const Mo
             // The scored token is the original text token (position 0 is never scored).
             for (int j = 0; j < n_scored; ++j) {
                 const int32_t next = tokens[size_t(c) * size_t(opt.n_ctx) + size_t(first + j + 1)];
-                const double kld = score_row(ml + int64_t(first + j) * n_vocab, n_vocab, rows[size_t(j)], next, sums[k]);
+                const double kld =
+                    score_row(ml + int64_t(first + j) * n_vocab, n_vocab, rows[size_t(j)], next, sums[k]);
                 results[k].kld_per_token.push_back(float(kld));
             }
         }

@@ -21,20 +21,20 @@ namespace dsm::quantize {
 
 struct KldOptions {
     int n_ctx = 256;
-    int n_chunks = -1;        // -1: every whole chunk of the text
+    int n_chunks = -1;  // -1: every whole chunk of the text
     int n_threads = 0;
     std::function<void(int, int)> progress;  // (chunks done, total)
 };
 
 struct KldResult {
     int n_chunks = 0;
-    int64_t n_tokens = 0;     // scored positions
+    int64_t n_tokens = 0;  // scored positions
     double ppl_base = 0, ppl_model = 0;
     double ln_ppl_ratio = 0;
     double mean_kld = 0, mean_kld_err = 0;  // llama.cpp's "±": standard error over tokens
     double median_kld = 0, p99_kld = 0, p999_kld = 0, max_kld = 0;
     double same_top = 0, same_top_err = 0;  // fractions
-    double rms_dp = 0;        // RMS of p_model(token) - p_base(token)
+    double rms_dp = 0;                      // RMS of p_model(token) - p_base(token)
     std::vector<float> kld_per_token;       // in scoring order, for paired comparisons
 };
 

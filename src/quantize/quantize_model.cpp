@@ -36,8 +36,10 @@ std::string same_path_message(const std::string& in, const std::string& out) {
 }  // namespace
 
 void encode_row(DType t, const float* x, void* out, int64_t n, const float* importance) {
-    if (t == DType::Q8_0) quantize_q8_0_reference(x, out, n);
-    else quantize_row(t, x, out, n, importance);
+    if (t == DType::Q8_0)
+        quantize_q8_0_reference(x, out, n);
+    else
+        quantize_row(t, x, out, n, importance);
 }
 
 QuantizeStats quantize_gguf(const std::string& in_path, const std::string& out_path, const QuantizeOptions& opt) {
@@ -84,7 +86,8 @@ QuantizeStats quantize_gguf(const std::string& in_path, const std::string& out_p
         const gguf::TensorInfo& t = *order[i];
         DType type = types[i].value_or(t.type);
         if (type != t.type && !can_dequantize(t.type))
-            throw Error("quantize: tensor '" + t.name + "' has type " + std::string(dtype_name(t.type)) + ", which cannot be read");
+            throw Error("quantize: tensor '" + t.name + "' has type " + std::string(dtype_name(t.type)) +
+                        ", which cannot be read");
         if (type != t.type && info(t.type).quantized && !opt.allow_requantize)
             throw Error("quantize: tensor '" + t.name + "' is already " + std::string(dtype_name(t.type)) +
                         "; requantizing loses accuracy (allow it with --allow-requantize)");

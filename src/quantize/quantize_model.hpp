@@ -24,13 +24,13 @@ void encode_row(DType t, const float* x, void* out, int64_t n, const float* impo
 struct QuantizeOptions {
     std::string recipe = "q8_0";
     const Imatrix* imatrix = nullptr;
-    std::string imatrix_path;         // recorded in the metadata when imatrix is set
+    std::string imatrix_path;  // recorded in the metadata when imatrix is set
     // Importance given to quantize_row: (mean x²)^power. llama-quantize uses 1; 0.5
     // (the default) measured better on the KJV models (docs/QUANTIZATION.md).
     float importance_power = 0.5f;
-    int n_threads = 0;                // 0: all cores
+    int n_threads = 0;  // 0: all cores
     std::vector<TypeOverride> overrides;
-    bool allow_requantize = false;    // accept already-quantized input tensors
+    bool allow_requantize = false;  // accept already-quantized input tensors
     std::function<void(size_t done, size_t total, uint64_t bytes)> progress;
     std::function<void(const std::string&)> log;
 };
@@ -39,7 +39,7 @@ struct QuantizeStats {
     size_t n_tensors = 0;
     uint64_t bytes_in = 0, bytes_out = 0;  // file sizes
     std::map<std::string, int> tensors_by_type;
-    size_t with_importance = 0;            // tensors quantized with importance data
+    size_t with_importance = 0;  // tensors quantized with importance data
 };
 
 QuantizeStats quantize_gguf(const std::string& in_path, const std::string& out_path, const QuantizeOptions& options);

@@ -12,8 +12,23 @@ namespace {
 
 // llama_ftype values (general.file_type).
 enum Ftype : uint32_t {
-    kF32 = 0, kF16 = 1, kQ4_0 = 2, kQ4_1 = 3, kQ8_0 = 7, kQ5_0 = 8, kQ5_1 = 9, kQ2_K = 10, kQ3_K_S = 11,
-    kQ3_K_M = 12, kQ3_K_L = 13, kQ4_K_S = 14, kQ4_K_M = 15, kQ5_K_S = 16, kQ5_K_M = 17, kQ6_K = 18, kBF16 = 32,
+    kF32 = 0,
+    kF16 = 1,
+    kQ4_0 = 2,
+    kQ4_1 = 3,
+    kQ8_0 = 7,
+    kQ5_0 = 8,
+    kQ5_1 = 9,
+    kQ2_K = 10,
+    kQ3_K_S = 11,
+    kQ3_K_M = 12,
+    kQ3_K_L = 13,
+    kQ4_K_S = 14,
+    kQ4_K_M = 15,
+    kQ5_K_S = 16,
+    kQ5_K_M = 17,
+    kQ6_K = 18,
+    kBF16 = 32,
 };
 
 bool contains(const std::string& s, const char* part) { return s.find(part) != std::string::npos; }
@@ -55,16 +70,23 @@ DType llama_choice(State& s, const TensorDesc& t, DType type) {
     const int64_t n_gqa = s.model.n_head_kv > 0 ? s.model.n_head / s.model.n_head_kv : 1;
 
     if (name == "output.weight" || (!s.has_output && name == "token_embd.weight")) {
-        if (t.ne[0] % info(type).block_size != 0) type = DType::Q8_0;
-        else if (type != DType::Q8_0) type = DType::Q6_K;
+        if (t.ne[0] % info(type).block_size != 0)
+            type = DType::Q8_0;
+        else if (type != DType::Q8_0)
+            type = DType::Q6_K;
     } else if (name == "token_embd.weight") {
         // keeps the base type
     } else if (contains(name, "attn_v.weight")) {
-        if (ft == kQ2_K) type = n_gqa >= 4 ? DType::Q4_K : DType::Q3_K;
-        else if (ft == kQ3_K_M) type = s.i_attention_wv < 2 ? DType::Q5_K : DType::Q4_K;
-        else if (ft == kQ3_K_L) type = DType::Q5_K;
-        else if ((ft == kQ4_K_M || ft == kQ5_K_M) && use_more_bits(s.i_attention_wv, s.n_attention_wv)) type = DType::Q6_K;
-        else if (ft == kQ4_K_S && s.i_attention_wv < 4) type = DType::Q5_K;
+        if (ft == kQ2_K)
+            type = n_gqa >= 4 ? DType::Q4_K : DType::Q3_K;
+        else if (ft == kQ3_K_M)
+            type = s.i_attention_wv < 2 ? DType::Q5_K : DType::Q4_K;
+        else if (ft == kQ3_K_L)
+            type = DType::Q5_K;
+        else if ((ft == kQ4_K_M || ft == kQ5_K_M) && use_more_bits(s.i_attention_wv, s.n_attention_wv))
+            type = DType::Q6_K;
+        else if (ft == kQ4_K_S && s.i_attention_wv < 4)
+            type = DType::Q5_K;
         if (n_expert == 8) type = DType::Q8_0;  // llama.cpp: "trades just ~128MB" for 8-expert models
         ++s.i_attention_wv;
     } else if (contains(name, "attn_k.weight")) {
@@ -77,14 +99,21 @@ DType llama_choice(State& s, const TensorDesc& t, DType type) {
         if (n_expert > 1) {
             i_layer = layer_of(name);
             if (i_layer < 0 || i_layer >= n_layer)
-                throw Error("quantize: cannot tell the layer (0.." + std::to_string(n_layer - 1) + ") of tensor '" + name + "'");
+                throw Error("quantize: cannot tell the layer (0.." + std::to_string(n_layer - 1) + ") of tensor '" +
+                            name + "'");
         }
-        if (ft == kQ2_K) type = DType::Q3_K;
-        else if (ft == kQ3_K_M) type = i_layer < n_layer / 16 ? DType::Q5_K : DType::Q4_K;
-        else if (ft == kQ3_K_L) type = DType::Q5_K;
-        else if (ft == kQ4_K_M) { if (use_more_bits(i_layer, n_layer)) type = DType::Q6_K; }
-        else if (ft == kQ5_K_M && use_more_bits(i_layer, n_layer)) type = DType::Q6_K;
-        else if (ft == kQ4_K_S && i_layer < n_layer / 8) type = DType::Q5_K;
+        if (ft == kQ2_K)
+            type = DType::Q3_K;
+        else if (ft == kQ3_K_M)
+            type = i_layer < n_layer / 16 ? DType::Q5_K : DType::Q4_K;
+        else if (ft == kQ3_K_L)
+            type = DType::Q5_K;
+        else if (ft == kQ4_K_M) {
+            if (use_more_bits(i_layer, n_layer)) type = DType::Q6_K;
+        } else if (ft == kQ5_K_M && use_more_bits(i_layer, n_layer))
+            type = DType::Q6_K;
+        else if (ft == kQ4_K_S && i_layer < n_layer / 8)
+            type = DType::Q5_K;
         else if ((ft == kQ4_0 || ft == kQ5_0) && s.has_imatrix && i_layer < n_layer / 8)
             type = ft == kQ4_0 ? DType::Q4_1 : DType::Q5_1;
         ++s.i_ffn_down;
@@ -92,14 +121,20 @@ DType llama_choice(State& s, const TensorDesc& t, DType type) {
         if (n_expert == 8) {
             if (ft == kQ2_K || ft == kQ3_K_S || ft == kQ3_K_M || ft == kQ4_K_S || ft == kQ4_K_M) type = DType::Q5_K;
         } else {
-            if (ft == kQ2_K) type = DType::Q3_K;
-            else if (ft == kQ3_K_M) type = DType::Q4_K;
-            else if (ft == kQ3_K_L) type = DType::Q5_K;
+            if (ft == kQ2_K)
+                type = DType::Q3_K;
+            else if (ft == kQ3_K_M)
+                type = DType::Q4_K;
+            else if (ft == kQ3_K_L)
+                type = DType::Q5_K;
         }
     } else if (contains(name, "attn_qkv.weight")) {
-        if (ft == kQ3_K_M || ft == kQ3_K_L) type = DType::Q4_K;
-        else if (ft == kQ4_K_M) type = DType::Q5_K;
-        else if (ft == kQ5_K_M) type = DType::Q6_K;
+        if (ft == kQ3_K_M || ft == kQ3_K_L)
+            type = DType::Q4_K;
+        else if (ft == kQ4_K_M)
+            type = DType::Q5_K;
+        else if (ft == kQ5_K_M)
+            type = DType::Q6_K;
     }
     return type;
 }
@@ -111,7 +146,8 @@ DType fallback(const TensorDesc& t, DType type) {
     const int64_t nx = t.ne[0];
     if (nx % info(type).block_size == 0) return type;
     switch (type) {
-        case DType::Q2_K: case DType::Q3_K: type = DType::Q4_0; break;
+        case DType::Q2_K:
+        case DType::Q3_K: type = DType::Q4_0; break;
         case DType::Q4_K: type = DType::Q5_0; break;
         case DType::Q5_K: type = DType::Q5_1; break;
         case DType::Q6_K: type = DType::Q8_0; break;
@@ -168,7 +204,8 @@ std::vector<std::optional<DType>> choose_types(const Recipe& recipe, const Model
                                                const std::vector<TypeOverride>& overrides) {
     State s{recipe, model, has_imatrix};
     for (const auto& t : tensors) {
-        if (contains(t.name, "attn_v.weight") || contains(t.name, "attn_qkv.weight") || contains(t.name, "attn_kv_b.weight"))
+        if (contains(t.name, "attn_v.weight") || contains(t.name, "attn_qkv.weight") ||
+            contains(t.name, "attn_kv_b.weight"))
             ++s.n_attention_wv;
         if (t.name == "output.weight") s.has_output = true;
     }
@@ -192,8 +229,10 @@ std::vector<std::optional<DType>> choose_types(const Recipe& recipe, const Model
             continue;
         }
         DType type = recipe.base;
-        if (int4_int8) type = int8_tensor(t.name) ? DType::Q8_0 : DType::Q4_0;
-        else if (base_quantized) type = llama_choice(s, t, type);
+        if (int4_int8)
+            type = int8_tensor(t.name) ? DType::Q8_0 : DType::Q4_0;
+        else if (base_quantized)
+            type = llama_choice(s, t, type);
         for (const auto& [re, ot] : compiled)
             if (std::regex_search(t.name, re)) {
                 type = ot;

@@ -24,9 +24,9 @@
 namespace dsm::quantize {
 
 struct Recipe {
-    std::string_view name;      // "q4_k_m"
-    uint32_t file_type;         // general.file_type (llama_ftype)
-    DType base;                 // the type most matrices get
+    std::string_view name;  // "q4_k_m"
+    uint32_t file_type;     // general.file_type (llama_ftype)
+    DType base;             // the type most matrices get
     std::string_view help;
 };
 
@@ -37,15 +37,15 @@ std::optional<Recipe> recipe_from_name(std::string_view name);
 
 // What the recipe logic needs to know about a model.
 struct ModelDesc {
-    std::string arch;           // general.architecture
+    std::string arch;  // general.architecture
     int64_t n_layer = 0;
     int64_t n_head = 0, n_head_kv = 0;
-    int64_t n_expert = 0;       // routed experts (0 for dense models)
+    int64_t n_expert = 0;  // routed experts (0 for dense models)
 };
 
 struct TensorDesc {
     std::string name;
-    std::vector<int64_t> ne;    // ggml order
+    std::vector<int64_t> ne;  // ggml order
 };
 
 // A user override: tensors whose name matches `pattern` (ECMAScript regex,

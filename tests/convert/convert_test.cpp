@@ -42,10 +42,14 @@ void expect_same_metadata(const gguf::File& got, const gguf::File& twin) {
         SCOPED_TRACE(key);
         const gguf::Value* g = got.find(key);
         ASSERT_NE(g, nullptr) << "converted file lacks " << key;
-        if (v.type == gguf::ValueType::STRING) EXPECT_EQ(g->str, v.str);
-        else if (v.type == gguf::ValueType::ARRAY) EXPECT_EQ(g->arr.size(), v.arr.size());
-        else if (v.is_float()) EXPECT_EQ(float(g->as_float()), float(v.as_float()));
-        else EXPECT_EQ(g->as_int(), v.as_int());
+        if (v.type == gguf::ValueType::STRING)
+            EXPECT_EQ(g->str, v.str);
+        else if (v.type == gguf::ValueType::ARRAY)
+            EXPECT_EQ(g->arr.size(), v.arr.size());
+        else if (v.is_float())
+            EXPECT_EQ(float(g->as_float()), float(v.as_float()));
+        else
+            EXPECT_EQ(g->as_int(), v.as_int());
     }
     EXPECT_EQ(got.get_string_array("tokenizer.ggml.tokens"), twin.get_string_array("tokenizer.ggml.tokens"));
     EXPECT_EQ(got.get_int_array("tokenizer.ggml.token_type"), twin.get_int_array("tokenizer.ggml.token_type"));
@@ -74,7 +78,8 @@ TEST_P(ConvertF32Twin, TensorsBitIdenticalAndGoldensMatch) {
     expect_goldens(out, testdata_dir() / "golden" / (name + ".f32"));
 }
 
-INSTANTIATE_TEST_SUITE_P(Hf, ConvertF32Twin, ::testing::Values("dsllm-tiny", "dsv2lite-tiny", "dsv3-tiny", "dsmoe-tiny"),
+INSTANTIATE_TEST_SUITE_P(Hf, ConvertF32Twin,
+                         ::testing::Values("dsllm-tiny", "dsv2lite-tiny", "dsv3-tiny", "dsmoe-tiny"),
                          [](const auto& info) {
                              std::string s = info.param;
                              for (char& c : s)
@@ -111,7 +116,9 @@ TEST_P(ConvertBf16Twin, ValuesAreRoundedTwinAndGoldensMatch) {
 INSTANTIATE_TEST_SUITE_P(Hf, ConvertBf16Twin,
                          ::testing::Values(std::pair<std::string, std::string>{"r1qwen-tiny", "r1qwen-tiny.f32.gguf"},
                                            std::pair<std::string, std::string>{"kjv-llama", "kjv-llama.f32.gguf"}),
-                         [](const auto& info) { return info.param.first == "kjv-llama" ? "kjv_llama" : "r1qwen_tiny"; });
+                         [](const auto& info) {
+                             return info.param.first == "kjv-llama" ? "kjv_llama" : "r1qwen_tiny";
+                         });
 
 // FP8 twins: MTP layer dropped; the BF16-stored tensors (embeddings, output,
 // norms, router) are the rounded twin values, exp_probs_b is exact, and the FP8
@@ -141,9 +148,12 @@ TEST_P(ConvertFp8Twin, DequantizedAndGoldensMatch) {
         const std::vector<float> a = as_floats(*g), b = as_floats(t);
         size_t bad = 0;
         for (size_t i = 0; i < a.size(); ++i) {
-            if (stored_as_bf16(t.name)) bad += f32_to_bits(a[i]) != f32_to_bits(bf16_to_f32(f32_to_bf16(b[i])));
-            else if (t.name.find("exp_probs_b") != std::string::npos) bad += a[i] != b[i];
-            else worst_fp8 = std::max(worst_fp8, std::fabs(double(a[i]) - b[i]));
+            if (stored_as_bf16(t.name))
+                bad += f32_to_bits(a[i]) != f32_to_bits(bf16_to_f32(f32_to_bf16(b[i])));
+            else if (t.name.find("exp_probs_b") != std::string::npos)
+                bad += a[i] != b[i];
+            else
+                worst_fp8 = std::max(worst_fp8, std::fabs(double(a[i]) - b[i]));
         }
         EXPECT_EQ(bad, 0u);
     }
@@ -155,7 +165,8 @@ TEST_P(ConvertFp8Twin, DequantizedAndGoldensMatch) {
 
 INSTANTIATE_TEST_SUITE_P(Hf, ConvertFp8Twin, ::testing::Values("dsv3-tiny-fp8", "dsv3-tiny-fp8-blk16x48"),
                          [](const auto& info) {
-                             return info.param == "dsv3-tiny-fp8" ? std::string("fp8_128x128") : std::string("fp8_16x48");
+                             return info.param == "dsv3-tiny-fp8" ? std::string("fp8_128x128")
+                                                                  : std::string("fp8_16x48");
                          });
 
 // kjv-llama's tokenizer_config.json carries a chat template; the GGUF gets it.
@@ -181,10 +192,11 @@ TEST(Convert, Bf16OutputKeepsCheckpointBits) {
     const std::string out = convert(tmp, "kjv-llama", "bf16");
     const auto f = gguf::File::open(out);
     const auto st = convert::SafetensorsFile::open((hf_dir("kjv-llama") / "model.safetensors").string());
-    const std::pair<const char*, const char*> same[] = {{"blk.3.ffn_down.weight", "model.layers.3.mlp.down_proj.weight"},
-                                                        {"token_embd.weight", "model.embed_tokens.weight"},
-                                                        {"output.weight", "lm_head.weight"},
-                                                        {"blk.0.attn_v.weight", "model.layers.0.self_attn.v_proj.weight"}};
+    const std::pair<const char*, const char*> same[] = {
+        {"blk.3.ffn_down.weight", "model.layers.3.mlp.down_proj.weight"},
+        {"token_embd.weight", "model.embed_tokens.weight"},
+        {"output.weight", "lm_head.weight"},
+        {"blk.0.attn_v.weight", "model.layers.0.self_attn.v_proj.weight"}};
     for (const auto& [gname, hname] : same) {
         const gguf::TensorInfo* g = f->find_tensor(gname);
         const convert::StTensor* h = st->find(hname);

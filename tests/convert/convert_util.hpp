@@ -73,7 +73,8 @@ inline void expect_goldens(const std::string& gguf, const fs::path& golden_dir) 
         double worst = -1;
         int64_t worst_at = 0;
         for (int64_t i = 0; i < out.numel(); ++i) {
-            const double excess = std::fabs(double(out.f32()[i]) - want[size_t(i)]) - (1e-4 + 1e-5 * std::fabs(want[size_t(i)]));
+            const double excess =
+                std::fabs(double(out.f32()[i]) - want[size_t(i)]) - (1e-4 + 1e-5 * std::fabs(want[size_t(i)]));
             if (excess > worst) worst = excess, worst_at = i;
         }
         EXPECT_LE(worst, 0.0) << "logit " << worst_at % n_vocab << " of row " << worst_at / n_vocab
@@ -83,9 +84,16 @@ inline void expect_goldens(const std::string& gguf, const fs::path& golden_dir) 
         std::vector<int32_t> got;
         SamplerParams greedy;
         greedy.temperature = 0;
-        ctx->generate(tokens, int(continuation.size()), greedy, [&](int32_t t) { got.push_back(t); return true; }, true);
+        ctx->generate(
+            tokens, int(continuation.size()), greedy,
+            [&](int32_t t) {
+                got.push_back(t);
+                return true;
+            },
+            true);
         ASSERT_EQ(got.size(), continuation.size());
-        for (size_t j = 0; j < got.size() && margins[j] >= 1e-3f; ++j) ASSERT_EQ(got[j], continuation[j]) << "greedy step " << j;
+        for (size_t j = 0; j < got.size() && margins[j] >= 1e-3f; ++j)
+            ASSERT_EQ(got[j], continuation[j]) << "greedy step " << j;
     }
 }
 

@@ -43,7 +43,8 @@ std::map<std::string, std::optional<DType>> recipe_types(const gguf::File& f, co
 
 std::string quantize_file(const TempDir& tmp, const std::string& in, const std::string& recipe,
                           const quantize::Imatrix* imatrix = nullptr) {
-    const std::string out = tmp.file(fs::path(in).stem().string() + "." + recipe + (imatrix ? "-imatrix" : "") + ".gguf");
+    const std::string out =
+        tmp.file(fs::path(in).stem().string() + "." + recipe + (imatrix ? "-imatrix" : "") + ".gguf");
     quantize::QuantizeOptions opt;
     opt.recipe = recipe;
     opt.n_threads = 2;
@@ -81,7 +82,9 @@ TEST(Recipes, ReproduceLlamaQuantizeMixtures) {
 TEST(Recipes, OtherMixturesOnKjvLlama) {
     DSM_REQUIRE_TESTDATA();
     const auto f = gguf::File::open(model_path("kjv-llama.f32.gguf"));
-    const auto is_more_bits_layer = [](const std::string& n) { return n.rfind("blk.2.", 0) == 0 || n.rfind("blk.5.", 0) == 0; };
+    const auto is_more_bits_layer = [](const std::string& n) {
+        return n.rfind("blk.2.", 0) == 0 || n.rfind("blk.5.", 0) == 0;
+    };
     const auto q6 = recipe_types(*f, "q6_k"), q5m = recipe_types(*f, "q5_k_m"), q4s = recipe_types(*f, "q4_k_s"),
                i48 = recipe_types(*f, "int4-int8");
     for (const auto& t : f->tensors()) {
@@ -91,14 +94,16 @@ TEST(Recipes, OtherMixturesOnKjvLlama) {
             EXPECT_FALSE(i48.at(t.name).has_value());
             continue;
         }
-        const bool v_or_down = t.name.find("attn_v") != std::string::npos || t.name.find("ffn_down") != std::string::npos;
+        const bool v_or_down =
+            t.name.find("attn_v") != std::string::npos || t.name.find("ffn_down") != std::string::npos;
         EXPECT_EQ(q6.at(t.name), DType::Q6_K);
-        const DType want5 = t.name == "output.weight" || (v_or_down && is_more_bits_layer(t.name)) ? DType::Q6_K : DType::Q5_K;
+        const DType want5 =
+            t.name == "output.weight" || (v_or_down && is_more_bits_layer(t.name)) ? DType::Q6_K : DType::Q5_K;
         EXPECT_EQ(q5m.at(t.name), want5);
         const int layer = t.name.rfind("blk.", 0) == 0 ? t.name[4] - '0' : -1;
-        const DType want4 = t.name == "output.weight" ? DType::Q6_K
+        const DType want4 = t.name == "output.weight"                                 ? DType::Q6_K
                             : t.name.find("attn_v") != std::string::npos && layer < 4 ? DType::Q5_K
-                                                                                       : DType::Q4_K;
+                                                                                      : DType::Q4_K;
         EXPECT_EQ(q4s.at(t.name), want4);
         const bool eight = t.name == "token_embd.weight" || t.name == "output.weight" || v_or_down ||
                            t.name.find("attn_output") != std::string::npos;
@@ -111,12 +116,16 @@ TEST(Recipes, OtherMixturesOnKjvLlama) {
 TEST(Quantize, ByteIdenticalToLlamaQuantize) {
     DSM_REQUIRE_TESTDATA();
     TempDir tmp;
-    const std::pair<const char*, const char*> cases[] = {
-        {"kjv-llama", "q4_0"}, {"kjv-llama", "q8_0"}, {"kjv-llama", "q4_k_m"}, {"kjv-ds2", "q4_k_m"}, {"dsmoe-tiny", "q4_0"}};
+    const std::pair<const char*, const char*> cases[] = {{"kjv-llama", "q4_0"},
+                                                         {"kjv-llama", "q8_0"},
+                                                         {"kjv-llama", "q4_k_m"},
+                                                         {"kjv-ds2", "q4_k_m"},
+                                                         {"dsmoe-tiny", "q4_0"}};
     for (const auto& [model, recipe] : cases) {
         SCOPED_TRACE(std::string(model) + " " + recipe);
         const std::string out = quantize_file(tmp, model_path(std::string(model) + ".f32.gguf"), recipe);
-        const std::string got = read_file(out), want = read_file(model_path(std::string(model) + "." + recipe + ".gguf"));
+        const std::string got = read_file(out),
+                          want = read_file(model_path(std::string(model) + "." + recipe + ".gguf"));
         ASSERT_EQ(got.size(), want.size());
         EXPECT_TRUE(got == want) << "files differ";
         fs::remove(out);
@@ -133,7 +142,8 @@ TEST(Quantize, MetadataAndImatrixKeys) {
     const std::string in = model_path("dsllm-tiny.f32.gguf");
     const auto src = gguf::File::open(in);
     for (const auto& t : src->tensors())
-        if (t.ne.size() == 2 && t.name.rfind("blk.", 0) == 0) im.entries[t.name] = {3, std::vector<float>(size_t(t.ne[0]), 1.0f)};
+        if (t.ne.size() == 2 && t.name.rfind("blk.", 0) == 0)
+            im.entries[t.name] = {3, std::vector<float>(size_t(t.ne[0]), 1.0f)};
     const auto out = gguf::File::open(quantize_file(tmp, in, "q8_0", &im));
     for (const auto& [key, v] : src->metadata()) {
         if (key == "general.file_type") continue;
@@ -215,7 +225,8 @@ TEST(Imatrix, ImprovesQ4KMOnHeldOutText) {
     io.n_chunks = 16;
     io.n_threads = 2;
     io.dataset = "kjv-calib.txt";
-    const quantize::Imatrix im = quantize::compute_imatrix(base_path, read_file(testdata_dir() / "text" / "kjv-calib.txt"), io);
+    const quantize::Imatrix im =
+        quantize::compute_imatrix(base_path, read_file(testdata_dir() / "text" / "kjv-calib.txt"), io);
     // Every blk.* matrix (6 layers x 7), none of token_embd / output, as llama-imatrix.
     ASSERT_EQ(im.entries.size(), 42u);
     EXPECT_EQ(im.chunks, 16);
@@ -241,7 +252,8 @@ TEST(Imatrix, ImprovesQ4KMOnHeldOutText) {
     quantize::KldOptions ko;
     ko.n_chunks = 16;
     ko.n_threads = 2;
-    const auto r = quantize::compute_kld(*base, {a.get(), b.get()}, read_file(testdata_dir() / "text" / "kjv-heldout.txt"), ko);
+    const auto r =
+        quantize::compute_kld(*base, {a.get(), b.get()}, read_file(testdata_dir() / "text" / "kjv-heldout.txt"), ko);
     EXPECT_LT(r[1].mean_kld, r[0].mean_kld) << "imatrix " << r[1].mean_kld << " vs plain " << r[0].mean_kld;
     // Both in the range of llama.cpp's q4_k_m over the whole text (0.0029).
     EXPECT_GT(r[0].mean_kld, 0.001);

@@ -94,14 +94,29 @@ TEST(Safetensors, BadDtype) {
 TEST(Safetensors, MalformedEntries) {
     TempDir tmp;
     const std::pair<std::function<void(nlohmann::json&)>, const char*> cases[] = {
-        {[](auto& h) { h["a.weight"]["shape"] = {2, -3}; }, "negative"},
-        {[](auto& h) { h["a.weight"]["shape"] = {uint64_t(1) << 40, uint64_t(1) << 40}; }, "too large"},
+        {[](auto& h) {
+             h["a.weight"]["shape"] = {2, -3};
+         },
+         "negative"},
+        {[](auto& h) {
+             h["a.weight"]["shape"] = {uint64_t(1) << 40, uint64_t(1) << 40};
+         },
+         "too large"},
         {[](auto& h) { h["a.weight"]["data_offsets"] = {0}; }, "data_offsets"},
-        {[](auto& h) { h["a.weight"]["data_offsets"] = {24, 0}; }, "end before begin"},
-        {[](auto& h) { h["a.weight"]["data_offsets"] = {0.5, 24}; }, "data_offsets"},
+        {[](auto& h) {
+             h["a.weight"]["data_offsets"] = {24, 0};
+         },
+         "end before begin"},
+        {[](auto& h) {
+             h["a.weight"]["data_offsets"] = {0.5, 24};
+         },
+         "data_offsets"},
         {[](auto& h) { h["a.weight"].erase("dtype"); }, "dtype"},
         {[](auto& h) { h["a.weight"] = 5; }, "not a JSON object"},
-        {[](auto& h) { h["__metadata__"] = {{"format", 1}}; }, "__metadata__"},
+        {[](auto& h) {
+             h["__metadata__"] = {{"format", 1}};
+         },
+         "__metadata__"},
     };
     for (const auto& [edit, want] : cases) {
         const std::string e = lie(tmp, edit);
@@ -128,7 +143,8 @@ TEST(Safetensors, HeaderLengthAndJson) {
 // ---- checkpoint-level checks, on copies of the test folders --------------------
 
 // Copies a test folder's JSON files and rewrites its safetensors after `edit`.
-void copy_checkpoint(const std::string& folder, const TempDir& dst, const std::function<void(std::vector<StEntry>&)>& edit) {
+void copy_checkpoint(const std::string& folder, const TempDir& dst,
+                     const std::function<void(std::vector<StEntry>&)>& edit) {
     for (const char* f : {"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json"})
         fs::copy_file(hf_dir(folder) / f, dst.path() / f);
     const auto src = SafetensorsFile::open((hf_dir(folder) / "model.safetensors").string());
@@ -173,7 +189,9 @@ TEST(ConvertErrors, MissingUnexpectedAndMisshapenTensors) {
     }
     {
         TempDir dir;
-        copy_checkpoint("dsllm-tiny", dir, [](auto& v) { v.push_back({"model.layers.0.mlp.extra.weight", "F32", {1}, f32_bytes({1})}); });
+        copy_checkpoint("dsllm-tiny", dir, [](auto& v) {
+            v.push_back({"model.layers.0.mlp.extra.weight", "F32", {1}, f32_bytes({1})});
+        });
         const std::string e = convert_error(dir);
         EXPECT_NE(e.find("unexpected tensor 'model.layers.0.mlp.extra.weight'"), std::string::npos) << e;
     }
@@ -184,7 +202,9 @@ TEST(ConvertErrors, MissingUnexpectedAndMisshapenTensors) {
                 if (t.name == "model.layers.0.mlp.up_proj.weight") t.shape = {64, 128};  // transposed
         });
         const std::string e = convert_error(dir);
-        EXPECT_NE(e.find("'model.layers.0.mlp.up_proj.weight' has shape [64, 128], expected [128, 64]"), std::string::npos) << e;
+        EXPECT_NE(e.find("'model.layers.0.mlp.up_proj.weight' has shape [64, 128], expected [128, 64]"),
+                  std::string::npos)
+            << e;
     }
 }
 
@@ -192,13 +212,15 @@ TEST(ConvertErrors, MissingExpertAndBadFp8Scales) {
     DSM_REQUIRE_TESTDATA();
     {
         TempDir dir;
-        copy_checkpoint("dsv3-tiny", dir, [](auto& v) { erase_tensor(v, "model.layers.2.mlp.experts.5.up_proj.weight"); });
+        copy_checkpoint("dsv3-tiny", dir,
+                        [](auto& v) { erase_tensor(v, "model.layers.2.mlp.experts.5.up_proj.weight"); });
         const std::string e = convert_error(dir);
         EXPECT_NE(e.find("'model.layers.2.mlp.experts.5.up_proj.weight'"), std::string::npos) << e;
     }
     {
         TempDir dir;
-        copy_checkpoint("dsv3-tiny-fp8-blk16x48", dir, [](auto& v) { erase_tensor(v, "model.layers.1.self_attn.kv_b_proj.weight_scale_inv"); });
+        copy_checkpoint("dsv3-tiny-fp8-blk16x48", dir,
+                        [](auto& v) { erase_tensor(v, "model.layers.1.self_attn.kv_b_proj.weight_scale_inv"); });
         const std::string e = convert_error(dir);
         EXPECT_NE(e.find("FP8 tensor 'model.layers.1.self_attn.kv_b_proj.weight' has no"), std::string::npos) << e;
     }
@@ -211,8 +233,9 @@ TEST(ConvertErrors, MissingExpertAndBadFp8Scales) {
                 }
         });
         const std::string e = convert_error(dir);
-        EXPECT_NE(e.find("'model.layers.0.self_attn.kv_a_proj_with_mqa.weight_scale_inv' has shape [2, 3], expected [3, 2]"),
-                  std::string::npos)
+        EXPECT_NE(
+            e.find("'model.layers.0.self_attn.kv_a_proj_with_mqa.weight_scale_inv' has shape [2, 3], expected [3, 2]"),
+            std::string::npos)
             << e;
     }
 }

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <limits>
 
 #include "kernel_test_util.hpp"
@@ -27,6 +28,14 @@ TEST(KernelTables, ReportWhatRuns) {
     std::printf("kernel tables on this CPU: %s(active: %.*s)\n", names.c_str(), int(kernels::active().isa.size()),
                 kernels::active().isa.data());
     EXPECT_EQ(kernels::available().back(), "scalar");
+}
+
+// The table named by DSM_KERNELS (when set and available here) is the active one;
+// scripts/test-arm64.sh runs the tests once per table this way.
+TEST(KernelTables, EnvironmentChoosesTheActiveTable) {
+    const char* env = std::getenv("DSM_KERNELS");
+    if (!env || !*env || !kernels::find(env)) GTEST_SKIP() << "DSM_KERNELS not set to a table of this CPU";
+    EXPECT_EQ(kernels::active().isa, std::string_view(env));
 }
 
 class VecDotVsScalar : public ::testing::TestWithParam<DType> {};

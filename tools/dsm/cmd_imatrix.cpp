@@ -33,7 +33,8 @@ int cmd_imatrix(int argc, char** argv) {
     opt.log = [](const std::string& m) { std::fprintf(stderr, "%s\n", m.c_str()); };
     const quantize::Imatrix m = quantize::compute_imatrix(model_path, text, opt);
     m.save(out);
-    std::fprintf(stderr, "%s: %zu entries from %d chunks of %d tokens\n", out.c_str(), m.entries.size(), m.chunks, opt.n_ctx);
+    std::fprintf(stderr, "%s: %zu entries from %d chunks of %d tokens\n", out.c_str(), m.entries.size(), m.chunks,
+                 opt.n_ctx);
     return 0;
 }
 

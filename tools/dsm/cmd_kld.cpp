@@ -35,7 +35,8 @@ int cmd_kld(int argc, char** argv) {
     app.add_option("--chunks", opt.n_chunks, "chunks to score (-1: all)")->capture_default_str();
     app.add_option("-t,--threads", opt.n_threads, "threads (default: all cores)");
     std::string dump;
-    app.add_option("--dump", dump, "write every scored token's KLD as raw float32 [model][token] (for paired comparisons)");
+    app.add_option("--dump", dump,
+                   "write every scored token's KLD as raw float32 [model][token] (for paired comparisons)");
     CLI11_PARSE(app, argc, argv);
 
     auto base = Model::load(base_path);

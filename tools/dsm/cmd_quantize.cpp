@@ -13,7 +13,8 @@ namespace dsm::cli {
 
 int cmd_quantize(int argc, char** argv) {
     std::string names;
-    for (const auto& r : quantize::recipes()) names += "  " + std::string(r.name) + std::string(12 - r.name.size(), ' ') + std::string(r.help) + "\n";
+    for (const auto& r : quantize::recipes())
+        names += "  " + std::string(r.name) + std::string(12 - r.name.size(), ' ') + std::string(r.help) + "\n";
     CLI::App app{"Quantize a GGUF model.\n\nTypes:\n" + names, "dsm quantize"};
     std::string in, out, type, imatrix_path;
     int threads = 0;

@@ -5,8 +5,10 @@
 // converted key chunk (12 accumulators). Values: 4 heads x 64 output values per pass,
 // each cache row converted once per pass for all 4 heads.
 // GCC 12 warns about the _mm512_undefined_*() inside its own intrinsics (GCC bug 105593).
+#if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 #include <immintrin.h>
 
 #include <algorithm>
@@ -32,6 +34,14 @@ inline const void* row_at(const void* base, size_t stride, int64_t j) {
     return static_cast<const uint8_t*>(base) + size_t(j) * stride;
 }
 
+// The sums of the 16 lanes of a, b, c and d, in one register.
+inline __m128 reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
+    auto fold = [](__m512 v) { return _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)); };
+    const __m256 ab = _mm256_hadd_ps(fold(a), fold(b)), cd = _mm256_hadd_ps(fold(c), fold(d));
+    const __m256 abcd = _mm256_hadd_ps(ab, cd);  // per 128-bit half: [a, b, c, d] partial sums
+    return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
+}
+
 template <bool F16, int HQ, int JK>
 void scores_tile(int64_t n, const float* q, int64_t q_stride, const void* k, size_t row_stride, float* s,
                  int64_t s_stride) {
@@ -47,8 +57,12 @@ void scores_tile(int64_t n, const float* q, int64_t q_stride, const void* k, siz
             for (int j = 0; j < JK; ++j) acc[h][j] = _mm512_fmadd_ps(qv, kv[j], acc[h][j]);
         }
     }
-    for (int h = 0; h < HQ; ++h)
-        for (int j = 0; j < JK; ++j) s[h * s_stride + j] = _mm512_reduce_add_ps(acc[h][j]);
+    for (int h = 0; h < HQ; ++h) {
+        if constexpr (JK == 4)
+            _mm_storeu_ps(s + h * s_stride, reduce4(acc[h][0], acc[h][1], acc[h][2], acc[h][3]));
+        else
+            for (int j = 0; j < JK; ++j) s[h * s_stride + j] = _mm512_reduce_add_ps(acc[h][j]);
+    }
 }
 
 template <bool F16, int HQ>
