@@ -81,39 +81,51 @@ void write_tokenizer(gguf::Writer& w, VocabSpec spec, const HfConfig& c) {
     if (!spec.chat_template.empty()) w.set_string("tokenizer.chat_template", spec.chat_template);
 }
 
+// Source bytes read at a time: peak memory stays near the output tensor's size.
+constexpr size_t kSlabBytes = size_t(8) << 20;
+
 // Produces one GGUF tensor from its checkpoint parts, row by row on the pool.
 void produce(const HfConfig& c, const PlannedTensor& t, DType type, ThreadPool& pool, uint8_t* out) {
     const int64_t cols = t.cols(), rows = t.rows_per_part();
     const size_t out_rb = row_bytes(type, cols);
+    std::vector<uint8_t> raw;
     for (size_t p = 0; p < t.parts.size(); ++p) {
         const SourcePart& part = t.parts[p];
-        const std::vector<uint8_t> raw = part.weight.file->read_all(*part.weight.tensor);
+        const StTensor& src_t = *part.weight.tensor;
         std::vector<float> scales;
         if (part.scale) {
             const StTensor& st = *part.scale->tensor;
             const std::vector<uint8_t> sraw = part.scale->file->read_all(st);
             scales.resize(size_t(st.n_elements()));
-            SourcePart as_part{*part.scale, std::nullopt};
-            decode_rows(c, as_part, sraw, {}, 0, st.shape[0], scales.data());
+            decode_rows(c, SourcePart{*part.scale, std::nullopt}, sraw.data(), {}, 0, st.shape[0], scales.data());
         }
         uint8_t* dst = out + p * size_t(rows) * out_rb;
         if (t.ne.size() == 1) {  // a vector: permute elements (q/k biases), never quantized
+            raw = part.weight.file->read_all(src_t);
             std::vector<float> v(static_cast<size_t>(cols)), o(static_cast<size_t>(cols));
-            decode_rows(c, part, raw, scales, 0, 1, v.data());
+            decode_rows(c, part, raw.data(), scales, 0, 1, v.data());
             for (int64_t i = 0; i < cols; ++i)
                 o[size_t(i)] = v[size_t(t.permute_heads ? permuted_row(i, cols, t.permute_heads) : i)];
             quantize::encode_row(type, o.data(), dst, cols, nullptr);
             continue;
         }
-        const int64_t per_task = std::max<int64_t>(1, 65536 / cols);
-        pool.parallel_for((rows + per_task - 1) / per_task, [&](int64_t task, int) {
-            std::vector<float> row(static_cast<size_t>(cols));
-            for (int64_t r = task * per_task; r < std::min(rows, (task + 1) * per_task); ++r) {
-                const int64_t src = t.permute_heads ? permuted_row(r, rows, t.permute_heads) : r;
-                decode_rows(c, part, raw, scales, src, 1, row.data());
-                quantize::encode_row(type, row.data(), dst + size_t(r) * out_rb, cols, nullptr);
-            }
-        });
+        // Slabs of source rows; a permuted matrix (q/k, small) is read whole.
+        const size_t src_rb = size_t(cols) * st_dtype_size(src_t.dtype);
+        const int64_t slab = t.permute_heads ? rows : std::max<int64_t>(1, int64_t(kSlabBytes / src_rb));
+        for (int64_t s0 = 0; s0 < rows; s0 += slab) {
+            const int64_t s1 = std::min(rows, s0 + slab);
+            raw.resize(size_t(s1 - s0) * src_rb);
+            part.weight.file->read(src_t, uint64_t(s0) * src_rb, raw.data(), raw.size());
+            const int64_t per_task = std::max<int64_t>(1, 65536 / cols);
+            pool.parallel_for((s1 - s0 + per_task - 1) / per_task, [&](int64_t task, int) {
+                std::vector<float> row(static_cast<size_t>(cols));
+                for (int64_t r = s0 + task * per_task; r < std::min(s1, s0 + (task + 1) * per_task); ++r) {
+                    const int64_t src = t.permute_heads ? permuted_row(r, rows, t.permute_heads) : r;
+                    decode_rows(c, part, raw.data() + size_t(src - s0) * src_rb, scales, src, 1, row.data());
+                    quantize::encode_row(type, row.data(), dst + size_t(r) * out_rb, cols, nullptr);
+                }
+            });
+        }
     }
 }
 

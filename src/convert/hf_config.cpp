@@ -168,7 +168,6 @@ HfConfig HfConfig::parse(const std::string& text, const std::string& path) {
         const std::string method = q.is_object() ? q.value("quant_method", std::string()) : std::string();
         if (method != "fp8")
             throw Error(path + ": quantization_config with quant_method '" + method + "' is not supported (only fp8)");
-        c.fp8 = true;
         if (q.contains("weight_block_size")) {
             const json& b = q["weight_block_size"];
             if (!b.is_array() || b.size() != 2 || !b[0].is_number_unsigned() || !b[1].is_number_unsigned() ||

@@ -42,8 +42,7 @@ struct HfConfig {
     int64_t q_lora_rank = 0, kv_lora_rank = 0, qk_nope_head_dim = 0, qk_rope_head_dim = 0, v_head_dim = 0;
     int64_t num_nextn_predict_layers = 0;  // MTP layers after the last (skipped)
 
-    // FP8 checkpoints: weight_scale_inv tile size (rows, cols)
-    bool fp8 = false;
+    // FP8 checkpoints: weight_scale_inv tile size (rows, cols), quantization_config.weight_block_size
     int64_t fp8_block_rows = 128, fp8_block_cols = 128;
 
     std::optional<int64_t> bos_token_id, eos_token_id;

@@ -338,12 +338,13 @@ std::vector<PlannedTensor> plan_tensors(const HfConfig& c, const HfWeights& w) {
     return plan;
 }
 
-void decode_rows(const HfConfig& c, const SourcePart& part, const std::vector<uint8_t>& raw,
-                 const std::vector<float>& scales, int64_t r0, int64_t n, float* out) {
+int64_t part_cols(const StTensor& t) { return t.shape.size() >= 2 ? t.shape.back() : t.n_elements(); }
+
+void decode_rows(const HfConfig& c, const SourcePart& part, const uint8_t* raw, const std::vector<float>& scales,
+                 int64_t r0, int64_t n, float* out) {
     const StTensor& t = *part.weight.tensor;
-    const int64_t cols = t.shape.size() >= 2 ? t.shape.back() : t.n_elements();
-    const size_t es = st_dtype_size(t.dtype);
-    decode_values(t.dtype, raw.data() + size_t(r0 * cols) * es, n * cols, out);
+    const int64_t cols = part_cols(t);
+    decode_values(t.dtype, raw, n * cols, out);
     if (!part.scale) return;
     const int64_t scale_cols = (cols + c.fp8_block_cols - 1) / c.fp8_block_cols;
     for (int64_t r = 0; r < n; ++r) {

@@ -26,7 +26,6 @@ public:
     };
     const std::map<std::string, Ref>& tensors() const { return by_name_; }
     const Ref* find(const std::string& name) const;
-    const std::vector<std::unique_ptr<SafetensorsFile>>& files() const { return files_; }
 
 private:
     std::vector<std::unique_ptr<SafetensorsFile>> files_;
@@ -57,11 +56,14 @@ struct PlannedTensor {
 // HF tensor and its file.
 std::vector<PlannedTensor> plan_tensors(const HfConfig& config, const HfWeights& weights);
 
-// Reads rows [r0, r0 + n) of one part as floats (n * cols values), dequantizing
-// BF16/F16/F8 and applying FP8 block scales. `raw` and `scales` are the part's
-// bytes and its scale tensor's bytes (empty if none), already read.
-void decode_rows(const HfConfig& config, const SourcePart& part, const std::vector<uint8_t>& raw,
-                 const std::vector<float>& scales, int64_t r0, int64_t n, float* out);
+// Row length of a checkpoint tensor (all of it, for a vector).
+int64_t part_cols(const StTensor& t);
+
+// Decodes rows [r0, r0 + n) of one part into n * cols floats, converting
+// BF16/F16/F64/F8 and applying FP8 block scales. `raw` points at row r0's bytes;
+// `scales` is the part's decoded weight_scale_inv (empty if none).
+void decode_rows(const HfConfig& config, const SourcePart& part, const uint8_t* raw, const std::vector<float>& scales,
+                 int64_t r0, int64_t n, float* out);
 
 // The source row of GGUF row r under llama.cpp's q/k permutation over n_head heads.
 int64_t permuted_row(int64_t r, int64_t rows, int64_t n_head);

@@ -24,8 +24,13 @@ struct Result {
     std::vector<double> samples;
 };
 
-double time_run(Context& ctx, const std::vector<int32_t>& tokens, bool one_by_one) {
+// Times `tokens` after `depth` tokens of context (filled untimed).
+double time_run(Context& ctx, const std::vector<int32_t>& tokens, bool one_by_one, const std::vector<int32_t>& depth) {
     ctx.clear();
+    if (!depth.empty()) {
+        ctx.set_input("input_ids", Tensor::tokens(depth));
+        ctx.invoke();
+    }
     const auto t0 = std::chrono::steady_clock::now();
     if (one_by_one) {
         for (int32_t t : tokens) {
@@ -44,13 +49,14 @@ double time_run(Context& ctx, const std::vector<int32_t>& tokens, bool one_by_on
 int cmd_bench(int argc, char** argv) {
     CLI::App app{"Measure prompt and generation speed", "dsm bench"};
     std::string path, kv = "f16";
-    int n_prompt = 512, n_gen = 128, threads = 0, reps = 3;
+    int n_prompt = 512, n_gen = 128, threads = 0, reps = 3, depth = 0;
     bool json = false, pin = false;
     app.add_option("-m,--model", path, "GGUF model file")->required();
     app.add_option("-p,--n-prompt", n_prompt, "prompt tokens (0 = skip)")->capture_default_str();
     app.add_option("-n,--n-gen", n_gen, "generated tokens (0 = skip)")->capture_default_str();
     app.add_option("-t,--threads", threads, "threads (default: all cores)");
     app.add_option("-r,--repetitions", reps, "repetitions")->capture_default_str();
+    app.add_option("-d,--depth", depth, "tokens already in the cache before each test (untimed)")->capture_default_str();
     app.add_option("--kv-type", kv, "KV cache type")->check(CLI::IsMember({"f16", "f32"}))->capture_default_str();
     app.add_flag("--json", json, "JSON output");
     app.add_flag("--pin", pin, "pin threads to cores");
@@ -63,8 +69,8 @@ int cmd_bench(int argc, char** argv) {
     const ModelInfo& mi = model->info();
     ContextParams cp;
     cp.n_threads = threads;
-    cp.n_ctx = std::max(n_prompt, n_gen) + 8;
-    cp.n_batch = std::max(1, n_prompt);
+    cp.n_ctx = depth + std::max(n_prompt, n_gen) + 8;
+    cp.n_batch = std::max({1, n_prompt, depth});
     cp.kv_type = kv == "f32" ? KvCacheType::F32 : KvCacheType::F16;
     cp.pin_threads = pin;
     cp.logits_all = false;  // as llama-bench: only the last token's logits
@@ -74,13 +80,15 @@ int cmd_bench(int argc, char** argv) {
     std::mt19937 rng(42);
     std::uniform_int_distribution<int32_t> tok(0, int32_t(mi.n_vocab - 1));
     std::vector<Result> results;
+    std::vector<int32_t> prefix(static_cast<size_t>(depth));
+    for (auto& t : prefix) t = tok(rng);
     auto bench = [&](const char* name, int n, bool one_by_one) {
         if (n <= 0) return;
         std::vector<int32_t> ids(static_cast<size_t>(n));
         for (auto& t : ids) t = tok(rng);
-        time_run(*ctx, std::vector<int32_t>(ids.begin(), ids.begin() + std::min(n, 16)), one_by_one);  // warm-up
-        Result r{std::string(name) + std::to_string(n), n, 0, 0, {}};
-        for (int i = 0; i < reps; ++i) r.samples.push_back(n / time_run(*ctx, ids, one_by_one));
+        time_run(*ctx, std::vector<int32_t>(ids.begin(), ids.begin() + std::min(n, 16)), one_by_one, {});  // warm-up
+        Result r{std::string(name) + std::to_string(n) + (depth ? " @ d" + std::to_string(depth) : ""), n, 0, 0, {}};
+        for (int i = 0; i < reps; ++i) r.samples.push_back(n / time_run(*ctx, ids, one_by_one, prefix));
         for (double s : r.samples) r.mean += s / reps;
         for (double s : r.samples) r.sd += (s - r.mean) * (s - r.mean) / std::max(1, reps - 1);
         r.sd = std::sqrt(r.sd);

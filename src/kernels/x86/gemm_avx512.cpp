@@ -1,4 +1,4 @@
-// AVX-512 VNNI tiles of 16 weight rows x up to 12 tokens for prompts.
+// AVX-512 VNNI tiles of 16 weight rows x up to 8 tokens for prompts.
 //
 // A tile's rows are first repacked (once per call, reused by every token) so that one
 // register holds the same 4 consecutive levels of 16 rows: lane r = row r. One
@@ -32,7 +32,7 @@ namespace dsm::kernels::avx512 {
 namespace {
 
 constexpr int kRows = 16;       // rows per tile: one per 32-bit lane
-constexpr int kMaxTokens = 12;  // tokens per micro-kernel call (registers: 8 weights + 12 sums + temps)
+constexpr int kMaxTokens = 8;  // tokens per micro-kernel call: 8 sums + 8 accumulators in registers
 
 inline __m512i broadcast_i32(const void* p) {
     int32_t v;
@@ -443,9 +443,9 @@ void set_gemm_kernels(KernelTable& t) {
         k.gemm = fn;
         k.row_tile = kRows;
     };
-    kquant(DType::Q4_K, gemm<repack_q45_k<false>, K45, kQK_K, kK4BlockBytes, 8>);
-    kquant(DType::Q5_K, gemm<repack_q45_k<true>, K45, kQK_K, kK4BlockBytes, 8>);
-    kquant(DType::Q6_K, gemm<repack_q6_k, K6, kQK_K, kK6BlockBytes, 8>);
+    kquant(DType::Q4_K, gemm<repack_q45_k<false>, K45, kQK_K, kK4BlockBytes, kMaxTokens>);
+    kquant(DType::Q5_K, gemm<repack_q45_k<true>, K45, kQK_K, kK4BlockBytes, kMaxTokens>);
+    kquant(DType::Q6_K, gemm<repack_q6_k, K6, kQK_K, kK6BlockBytes, kMaxTokens>);
 }
 
 }  // namespace dsm::kernels::avx512

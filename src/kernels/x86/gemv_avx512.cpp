@@ -126,15 +126,95 @@ void gemv_q4_0(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, size_
     }
 }
 
+// ---- Q4_K: two registers of packed bytes per super-block, loaded as they are. The
+// low nibbles of bytes [0, 64) are sub-blocks 0 and 2, their high nibbles 1 and 3,
+// and likewise for bytes [64, 128) with 4, 6 and 5, 7; the prepared activations hold
+// the matching 64-byte halves, then the 8 sub-block sums of the mins term and d.
+struct PreparedQ4K {
+    int8_t x[4][64];  // sub-blocks (0, 2), (1, 3), (4, 6), (5, 7)
+    int16_t sums[8];
+    float d;
+    int32_t pad[3];
+};
+static_assert(sizeof(PreparedQ4K) == 288);
+
+void prepare_q4_k(int64_t n, const void* x, void* prepared) {
+    const auto* b = static_cast<const BlockQ8_K*>(x);
+    auto* p = static_cast<PreparedQ4K*>(prepared);
+    for (int64_t i = 0; i < n / kQK_K; ++i) {
+        for (int part = 0; part < 4; ++part) {
+            const int first = 2 * (part / 2) * 2 + part % 2;  // 0, 1, 4, 5
+            std::memcpy(p[i].x[part], b[i].qs + 32 * first, 32);
+            std::memcpy(p[i].x[part] + 32, b[i].qs + 32 * (first + 2), 32);
+        }
+        for (int j = 0; j < 8; ++j) p[i].sums[j] = int16_t(b[i].bsums[2 * j] + b[i].bsums[2 * j + 1]);
+        p[i].d = b[i].d;
+        std::memset(p[i].pad, 0, sizeof(p[i].pad));
+    }
+}
+
+// The 8 6-bit scales (bytes 0..7) and mins (bytes 8..15) of a Q4_K block.
+inline __m128i k4_scales_mins(const uint8_t* packed) {
+    uint32_t a, b, c;
+    std::memcpy(&a, packed, 4);
+    std::memcpy(&b, packed + 4, 4);
+    std::memcpy(&c, packed + 8, 4);
+    const uint32_t sc_hi = (c & 0x0f0f0f0fu) | ((a >> 2) & 0x30303030u);
+    const uint32_t m_hi = ((c >> 4) & 0x0f0f0f0fu) | ((b >> 2) & 0x30303030u);
+    return _mm_setr_epi32(int(a & 0x3f3f3f3fu), int(sc_hi), int(b & 0x3f3f3f3fu), int(m_hi));
+}
+
+float row_q4_k(const BlockQ4_K* w, int64_t nb, const PreparedQ4K* x) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    // Lanes 0..7 take scale first, lanes 8..15 scale first + 2.
+    auto lane_scales = [](__m512i sc32, int first) {
+        return _mm512_permutexvar_epi32(
+            _mm512_setr_epi32(first, first, first, first, first, first, first, first, first + 2, first + 2, first + 2,
+                              first + 2, first + 2, first + 2, first + 2, first + 2),
+            sc32);
+    };
+    __m512 acc = _mm512_setzero_ps();
+    __m128 acc_min = _mm_setzero_ps();
+    for (int64_t i = 0; i < nb; ++i) {
+        const __m128i sm = k4_scales_mins(w[i].scales);
+        const __m512i sc32 = _mm512_cvtepu8_epi32(sm);  // (scale, 0) 16-bit pairs in lanes 0..7
+        const __m512i a = _mm512_loadu_si512(w[i].qs), b = _mm512_loadu_si512(w[i].qs + 64);
+        const __m512i zero = _mm512_setzero_si512();
+        __m512i isum = _mm512_dpwssd_epi32(zero, _mm512_dpbusd_epi32(zero, _mm512_and_si512(a, m4), _mm512_loadu_si512(x[i].x[0])),
+                                           lane_scales(sc32, 0));
+        isum = _mm512_dpwssd_epi32(isum, _mm512_dpbusd_epi32(zero, _mm512_and_si512(_mm512_srli_epi16(a, 4), m4), _mm512_loadu_si512(x[i].x[1])),
+                                   lane_scales(sc32, 1));
+        isum = _mm512_dpwssd_epi32(isum, _mm512_dpbusd_epi32(zero, _mm512_and_si512(b, m4), _mm512_loadu_si512(x[i].x[2])),
+                                   lane_scales(sc32, 4));
+        isum = _mm512_dpwssd_epi32(isum, _mm512_dpbusd_epi32(zero, _mm512_and_si512(_mm512_srli_epi16(b, 4), m4), _mm512_loadu_si512(x[i].x[3])),
+                                   lane_scales(sc32, 5));
+        const __m128i mins = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(sm, 8)),
+                                            _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].sums)));
+        const __m128 dd = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(int(uint32_t(w[i].d) | uint32_t(w[i].dmin) << 16))),
+                                     _mm_set1_ps(x[i].d));  // [d, dmin] * d_x
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_broadcastss_ps(dd), acc);
+        acc_min = _mm_fmadd_ps(_mm_cvtepi32_ps(mins), _mm_shuffle_ps(dd, dd, 0x55), acc_min);
+    }
+    const __m128 m2 = _mm_add_ps(acc_min, _mm_movehl_ps(acc_min, acc_min));
+    return _mm512_reduce_add_ps(acc) - _mm_cvtss_f32(_mm_add_ss(m2, _mm_movehdup_ps(m2)));
+}
+
+void gemv_q4_k(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, size_t w_stride, const void* x,
+               size_t x_stride, float* out, int64_t out_stride) {
+    const auto* wp = static_cast<const uint8_t*>(w);
+    const auto* xp = static_cast<const uint8_t*>(x);
+    for (int64_t r = 0; r < n_rows; ++r) {
+        const auto* row = reinterpret_cast<const BlockQ4_K*>(wp + size_t(r) * w_stride);
+        for (int64_t t = 0; t < n_tokens; ++t)
+            out[t * out_stride + r] = row_q4_k(row, n / kQK_K, reinterpret_cast<const PreparedQ4K*>(xp + size_t(t) * x_stride));
+    }
+}
+
 }  // namespace
 
 void set_gemv_kernels(KernelTable& t) {
-    GemmKernel& k = t.gemv[int(DType::Q4_0)];
-    k.gemm = gemv_q4_0;
-    k.prepare = prepare_q4_0;
-    k.prepared_block_bytes = kGroupBytes / 4;
-    k.row_tile = 1;
-    k.min_tokens = 1;
+    t.gemv[int(DType::Q4_0)] = GemmKernel{gemv_q4_0, prepare_q4_0, uint32_t(kGroupBytes / 4), 1, 1};
+    t.gemv[int(DType::Q4_K)] = GemmKernel{gemv_q4_k, prepare_q4_k, uint32_t(sizeof(PreparedQ4K)), 1, 1};
 }
 
 }  // namespace dsm::kernels::avx512

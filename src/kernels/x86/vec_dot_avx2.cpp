@@ -21,6 +21,10 @@
 
 namespace dsm::kernels {
 namespace avx2 {
+
+// Fills the gemm entries of the AVX2 table (gemm_avx2.cpp).
+void set_gemm_kernels(KernelTable& t);
+
 namespace {
 
 // Keeps a product from being fused with a later add (the scalar reference, compiled
@@ -568,6 +572,7 @@ KernelTable make_table() {
     t.attn_values[1] = attn_values<true>;
     t.swiglu = swiglu;
     t.softmax = softmax;
+    set_gemm_kernels(t);
     return t;
 }
 

@@ -1,0 +1,413 @@
+// AVX2 tiles of 8 weight rows x up to 4 tokens for prompts (no VNNI).
+//
+// As in gemm_avx512.cpp, a tile's rows are repacked once per call so that one
+// register holds the same 4 consecutive levels of 8 rows (lane r = row r), and 4
+// activation bytes broadcast to all lanes multiply it. vpmaddubsw (unsigned levels x
+// signed bytes -> 16-bit pair sums) accumulates in 16 bits as long as the format's
+// levels allow it without overflow (Q4_0 / Q4_K: a whole 32-element block, Q6_K:
+// 8 elements), then vpmaddwd widens (by 1, or by the sub-block scale) to 32 bits.
+// Q8_0 has signed 8-bit levels: its tiles hold 16-bit levels and the prepared tokens
+// 16-bit activations, multiplied with vpmaddwd. Every integer sum is exact.
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+#include <vector>
+
+#include "core/fp16.hpp"
+#include "kernels/kernels.hpp"
+#include "quant/blocks.hpp"
+
+namespace dsm::kernels::avx2 {
+namespace {
+
+constexpr int kRows = 8;
+constexpr int kMaxTokens = 4;
+
+using Rows = const uint8_t* const*;
+
+inline __m256i broadcast_i32(const void* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+}
+
+uint8_t* tile_buffer(size_t bytes) {
+    struct alignas(64) Line {
+        uint8_t b[64];
+    };
+    thread_local std::vector<Line> buf;
+    if (buf.size() * 64 < bytes) buf.resize((bytes + 63) / 64);
+    return buf.data()->b;
+}
+
+// Lane r of out[k] = the 32-bit word k of the 16 bytes at rows[r] + offset.
+inline void transpose8x4(Rows rows, size_t offset, __m256i out[4]) {
+    auto row = [&](int r) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(rows[r] + offset)); };
+    __m256i y[4];
+    for (int q = 0; q < 4; ++q) y[q] = _mm256_set_m128i(row(q + 4), row(q));
+    // Per 128-bit half: a 4 x 4 transpose of 32-bit words (rows q / q + 4).
+    const __m256i t0 = _mm256_unpacklo_epi32(y[0], y[1]), t1 = _mm256_unpacklo_epi32(y[2], y[3]);
+    const __m256i t2 = _mm256_unpackhi_epi32(y[0], y[1]), t3 = _mm256_unpackhi_epi32(y[2], y[3]);
+    out[0] = _mm256_unpacklo_epi64(t0, t1);
+    out[1] = _mm256_unpackhi_epi64(t0, t1);
+    out[2] = _mm256_unpacklo_epi64(t2, t3);
+    out[3] = _mm256_unpackhi_epi64(t2, t3);
+}
+
+inline __m256 gather_fp16(Rows rows, size_t offset) {
+    alignas(16) uint16_t h[kRows];
+    for (int r = 0; r < kRows; ++r) std::memcpy(&h[r], rows[r] + offset, 2);
+    return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h)));
+}
+
+inline __m256i low_nibbles(__m256i v) { return _mm256_and_si256(v, _mm256_set1_epi8(0x0f)); }
+inline __m256i high_nibbles(__m256i v) { return _mm256_and_si256(_mm256_srli_epi32(v, 4), _mm256_set1_epi8(0x0f)); }
+inline void store(uint8_t* p, __m256i v) { _mm256_store_si256(reinterpret_cast<__m256i*>(p), v); }
+
+inline void store_rows(float* out, __m256 v, int rows) {
+    if (rows == kRows) {
+        _mm256_storeu_ps(out, v);
+        return;
+    }
+    alignas(32) float tmp[kRows];
+    _mm256_store_ps(tmp, v);
+    for (int r = 0; r < rows; ++r) out[r] = tmp[r];
+}
+
+// ---- Q4_0: tile block = levels [8 groups][8 rows][4] (0..15), float d[8]; tokens
+// prepared with the start value -8 * sum(x).
+struct PreparedQ4 {
+    float d;
+    int32_t start;
+    int8_t qs[32];
+};
+constexpr size_t kQ4Bytes = 256 + 32;
+
+void prepare_q4_0(int64_t n, const void* x, void* prepared) {
+    const auto* b = static_cast<const BlockQ8_0*>(x);
+    auto* p = static_cast<PreparedQ4*>(prepared);
+    for (int64_t i = 0; i < n / 32; ++i) {
+        int sum = 0;
+        for (int j = 0; j < 32; ++j) sum += b[i].qs[j];
+        p[i].d = fp16_to_f32(b[i].d);
+        p[i].start = -8 * sum;
+        std::memcpy(p[i].qs, b[i].qs, 32);
+    }
+}
+
+void repack_q4_0(Rows rows, int64_t nb, uint8_t* tile) {
+    for (int64_t b = 0; b < nb; ++b, tile += kQ4Bytes) {
+        const size_t at = size_t(b) * sizeof(BlockQ4_0);
+        __m256i q[4];
+        transpose8x4(rows, at + 2, q);
+        for (int g = 0; g < 4; ++g) {
+            store(tile + 32 * g, low_nibbles(q[g]));
+            store(tile + 32 * (g + 4), high_nibbles(q[g]));
+        }
+        _mm256_store_ps(reinterpret_cast<float*>(tile + 256), gather_fp16(rows, at));
+    }
+}
+
+template <int NT>
+void q4_0_kernel(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_stride, float* out, int64_t out_stride,
+                 int rows) {
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b, tile += kQ4Bytes) {
+        const PreparedQ4* xb[NT];
+        __m256i p[NT];
+        for (int t = 0; t < NT; ++t) {
+            xb[t] = reinterpret_cast<const PreparedQ4*>(x + size_t(t) * x_stride) + b;
+            p[t] = _mm256_setzero_si256();
+        }
+        for (int g = 0; g < 8; ++g) {  // 16-bit sums stay below 8 * 2 * 15 * 128
+            const __m256i w = _mm256_load_si256(reinterpret_cast<const __m256i*>(tile + 32 * g));
+            for (int t = 0; t < NT; ++t)
+                p[t] = _mm256_add_epi16(p[t], _mm256_maddubs_epi16(w, broadcast_i32(xb[t]->qs + 4 * g)));
+        }
+        const __m256 dw = _mm256_load_ps(reinterpret_cast<const float*>(tile + 256));
+        for (int t = 0; t < NT; ++t) {
+            const __m256i sum = _mm256_add_epi32(_mm256_madd_epi16(p[t], _mm256_set1_epi16(1)), _mm256_set1_epi32(xb[t]->start));
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum), _mm256_mul_ps(dw, _mm256_set1_ps(xb[t]->d)), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) store_rows(out + t * out_stride, acc[t], rows);
+}
+
+// ---- Q8_0: tile block = 16-bit level pairs [16 pairs][8 rows][2], float d[8]; tokens
+// prepared as 16-bit values.
+struct PreparedQ8 {
+    float d;
+    int16_t qs[32];
+};
+constexpr size_t kQ8Bytes = 512 + 32;
+
+void prepare_q8_0(int64_t n, const void* x, void* prepared) {
+    const auto* b = static_cast<const BlockQ8_0*>(x);
+    auto* p = static_cast<PreparedQ8*>(prepared);
+    for (int64_t i = 0; i < n / 32; ++i) {
+        p[i].d = fp16_to_f32(b[i].d);
+        for (int j = 0; j < 32; ++j) p[i].qs[j] = b[i].qs[j];
+    }
+}
+
+// Signed bytes 2k, 2k + 1 of every 32-bit lane as a pair of 16-bit values.
+inline __m256i byte_pair(__m256i v, int k) {
+    const __m256i lo = _mm256_srai_epi32(_mm256_slli_epi32(v, 24 - 16 * k), 24);
+    const __m256i hi = _mm256_srai_epi32(_mm256_slli_epi32(v, 16 - 16 * k), 24);
+    return _mm256_or_si256(_mm256_and_si256(lo, _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(hi, 16));
+}
+
+void repack_q8_0(Rows rows, int64_t nb, uint8_t* tile) {
+    for (int64_t b = 0; b < nb; ++b, tile += kQ8Bytes) {
+        const size_t at = size_t(b) * sizeof(BlockQ8_0);
+        __m256i q[8];
+        transpose8x4(rows, at + 2, q);
+        transpose8x4(rows, at + 18, q + 4);
+        for (int g = 0; g < 8; ++g) {  // levels 4g .. 4g + 3 -> pairs 2g, 2g + 1
+            store(tile + 64 * g, byte_pair(q[g], 0));
+            store(tile + 64 * g + 32, byte_pair(q[g], 1));
+        }
+        _mm256_store_ps(reinterpret_cast<float*>(tile + 512), gather_fp16(rows, at));
+    }
+}
+
+template <int NT>
+void q8_0_kernel(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_stride, float* out, int64_t out_stride,
+                 int rows) {
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b, tile += kQ8Bytes) {
+        const PreparedQ8* xb[NT];
+        __m256i sum[NT];
+        for (int t = 0; t < NT; ++t) {
+            xb[t] = reinterpret_cast<const PreparedQ8*>(x + size_t(t) * x_stride) + b;
+            sum[t] = _mm256_setzero_si256();
+        }
+        for (int k = 0; k < 16; ++k) {
+            const __m256i w = _mm256_load_si256(reinterpret_cast<const __m256i*>(tile + 32 * k));
+            for (int t = 0; t < NT; ++t)
+                sum[t] = _mm256_add_epi32(sum[t], _mm256_madd_epi16(w, broadcast_i32(xb[t]->qs + 2 * k)));
+        }
+        const __m256 dw = _mm256_load_ps(reinterpret_cast<const float*>(tile + 512));
+        for (int t = 0; t < NT; ++t)
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[t]), _mm256_mul_ps(dw, _mm256_set1_ps(xb[t]->d)), acc[t]);
+    }
+    for (int t = 0; t < NT; ++t) store_rows(out + t * out_stride, acc[t], rows);
+}
+
+// ---- Q4_K: tile super-block = levels [8 sub-blocks][8 groups][8 rows][4] (0..15),
+// (scale, scale) and (min, min) 16-bit pairs [8][8], float d[8], dmin[8].
+constexpr size_t kK4Scales = 2048, kK4Mins = kK4Scales + 256, kK4D = kK4Mins + 256, kK4DMin = kK4D + 32,
+                 kK4Bytes = kK4DMin + 32;
+
+inline __m256i pair16(__m256i v) { return _mm256_or_si256(v, _mm256_slli_epi32(v, 16)); }
+
+void repack_q4_k(Rows rows, int64_t nb, uint8_t* tile) {
+    for (int64_t b = 0; b < nb; ++b, tile += kK4Bytes) {
+        const size_t at = size_t(b) * sizeof(BlockQ4_K);
+        __m256i head[4];  // word 0: d | dmin << 16; words 1..3: the packed scales A, B, C
+        transpose8x4(rows, at, head);
+        for (int c = 0; c < 4; ++c) {
+            __m256i q[8];
+            transpose8x4(rows, at + 16 + 32 * c, q);
+            transpose8x4(rows, at + 16 + 32 * c + 16, q + 4);
+            for (int g = 0; g < 8; ++g) {
+                store(tile + 256 * (2 * c) + 32 * g, low_nibbles(q[g]));
+                store(tile + 256 * (2 * c + 1) + 32 * g, high_nibbles(q[g]));
+            }
+        }
+        // The 6-bit scales and mins (see quant_detail::k4_scale_min), four per word.
+        const __m256i m6 = _mm256_set1_epi32(0x3f3f3f3f), m4 = _mm256_set1_epi32(0x0f0f0f0f),
+                      top2 = _mm256_set1_epi32(0x30303030);
+        const __m256i A = head[1], B = head[2], C = head[3];
+        const __m256i words[4] = {
+            _mm256_and_si256(A, m6),
+            _mm256_or_si256(_mm256_and_si256(C, m4), _mm256_and_si256(_mm256_srli_epi32(A, 2), top2)),
+            _mm256_and_si256(B, m6),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(C, 4), m4), _mm256_and_si256(_mm256_srli_epi32(B, 2), top2)),
+        };
+        const __m256i byte = _mm256_set1_epi32(0xff);
+        for (int j = 0; j < 8; ++j) {
+            store(tile + kK4Scales + 32 * j, pair16(_mm256_and_si256(_mm256_srli_epi32(words[j / 4], 8 * (j % 4)), byte)));
+            store(tile + kK4Mins + 32 * j, pair16(_mm256_and_si256(_mm256_srli_epi32(words[2 + j / 4], 8 * (j % 4)), byte)));
+        }
+        const __m256i lo16 = _mm256_and_si256(head[0], _mm256_set1_epi32(0xffff));
+        const __m256i hi16 = _mm256_srli_epi32(head[0], 16);
+        auto halves = [](__m256i v) {  // 8 values below 2^16 in 32-bit lanes -> 8 fp16 -> floats
+            return _mm256_cvtph_ps(_mm_packus_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)));
+        };
+        _mm256_store_ps(reinterpret_cast<float*>(tile + kK4D), halves(lo16));
+        _mm256_store_ps(reinterpret_cast<float*>(tile + kK4DMin), halves(hi16));
+    }
+}
+
+template <int NT>
+void q4_k_kernel(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_stride, float* out, int64_t out_stride,
+                 int rows) {
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b, tile += kK4Bytes) {
+        const BlockQ8_K* xb[NT];
+        __m256i isum[NT];
+        for (int t = 0; t < NT; ++t) {
+            xb[t] = reinterpret_cast<const BlockQ8_K*>(x + size_t(t) * x_stride) + b;
+            isum[t] = _mm256_setzero_si256();
+        }
+        for (int j = 0; j < 8; ++j) {
+            __m256i p[NT];
+            for (int t = 0; t < NT; ++t) p[t] = _mm256_setzero_si256();
+            for (int g = 0; g < 8; ++g) {  // 16-bit sums stay below 8 * 2 * 15 * 128
+                const __m256i w = _mm256_load_si256(reinterpret_cast<const __m256i*>(tile + 256 * j + 32 * g));
+                for (int t = 0; t < NT; ++t)
+                    p[t] = _mm256_add_epi16(p[t], _mm256_maddubs_epi16(w, broadcast_i32(xb[t]->qs + 32 * j + 4 * g)));
+            }
+            const __m256i sc = _mm256_load_si256(reinterpret_cast<const __m256i*>(tile + kK4Scales + 32 * j));
+            for (int t = 0; t < NT; ++t) isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(p[t], sc));
+        }
+        const __m256 d = _mm256_load_ps(reinterpret_cast<const float*>(tile + kK4D));
+        const __m256 dmin = _mm256_load_ps(reinterpret_cast<const float*>(tile + kK4DMin));
+        for (int t = 0; t < NT; ++t) {
+            __m256i mins = _mm256_setzero_si256();
+            for (int j = 0; j < 8; ++j)
+                mins = _mm256_add_epi32(mins, _mm256_madd_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(tile + kK4Mins + 32 * j)),
+                                                                broadcast_i32(xb[t]->bsums + 2 * j)));
+            const __m256 dx = _mm256_set1_ps(xb[t]->d);
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, dx), acc[t]);
+            acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_mul_ps(dmin, dx), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) store_rows(out + t * out_stride, acc[t], rows);
+}
+
+// ---- Q6_K: tile super-block = levels [16 sub-blocks][4 groups][8 rows][4] (stored +32:
+// 0..63), (scale, scale) pairs [16][8], (scale_2i, scale_2i+1) pairs [8][8], float d[8].
+constexpr size_t kK6Scales = 2048, kK6Pairs = kK6Scales + 512, kK6D = kK6Pairs + 256, kK6Bytes = kK6D + 32;
+
+void repack_q6_k(Rows rows, int64_t nb, uint8_t* tile) {
+    for (int64_t b = 0; b < nb; ++b, tile += kK6Bytes) {
+        const size_t at = size_t(b) * sizeof(BlockQ6_K);
+        __m256i ql[32], qh[16], sc[4];
+        for (int k = 0; k < 8; ++k) transpose8x4(rows, at + 16 * k, ql + 4 * k);
+        for (int k = 0; k < 4; ++k) transpose8x4(rows, at + offsetof(BlockQ6_K, qh) + 16 * k, qh + 4 * k);
+        transpose8x4(rows, at + offsetof(BlockQ6_K, scales), sc);
+        // Element 128h + 32k + l: nibble k/2 of ql[64h + 32(k%2) + l], bits 2k of qh[32h + l].
+        const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(3);
+        for (int h = 0; h < 2; ++h)
+            for (int k = 0; k < 4; ++k)
+                for (int half = 0; half < 2; ++half)
+                    for (int g = 0; g < 4; ++g) {
+                        const int l = 16 * half + 4 * g;
+                        const __m256i lo = _mm256_and_si256(_mm256_srli_epi32(ql[(64 * h + 32 * (k % 2) + l) / 4], 4 * (k / 2)), m4);
+                        const __m256i hi = _mm256_and_si256(_mm256_srli_epi32(qh[(32 * h + l) / 4], 2 * k), m2);
+                        store(tile + 128 * (8 * h + 2 * k + half) + 32 * g, _mm256_or_si256(lo, _mm256_slli_epi32(hi, 4)));
+                    }
+        auto scale = [&](int j) {  // sign-extended scale j: byte j % 4 of word j / 4
+            return _mm256_srai_epi32(_mm256_slli_epi32(sc[j / 4], 24 - 8 * (j % 4)), 24);
+        };
+        const __m256i low16 = _mm256_set1_epi32(0xffff);
+        for (int j = 0; j < 16; ++j) {
+            const __m256i s = scale(j);
+            store(tile + kK6Scales + 32 * j, _mm256_or_si256(_mm256_and_si256(s, low16), _mm256_slli_epi32(s, 16)));
+        }
+        for (int i = 0; i < 8; ++i)
+            store(tile + kK6Pairs + 32 * i,
+                  _mm256_or_si256(_mm256_and_si256(scale(2 * i), low16), _mm256_slli_epi32(scale(2 * i + 1), 16)));
+        _mm256_store_ps(reinterpret_cast<float*>(tile + kK6D), gather_fp16(rows, at + offsetof(BlockQ6_K, d)));
+    }
+}
+
+template <int NT>
+void q6_k_kernel(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_stride, float* out, int64_t out_stride,
+                 int rows) {
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b, tile += kK6Bytes) {
+        const BlockQ8_K* xb[NT];
+        __m256i isum[NT];
+        for (int t = 0; t < NT; ++t) {
+            xb[t] = reinterpret_cast<const BlockQ8_K*>(x + size_t(t) * x_stride) + b;
+            isum[t] = _mm256_setzero_si256();
+        }
+        for (int j = 0; j < 16; ++j) {
+            const __m256i sc = _mm256_load_si256(reinterpret_cast<const __m256i*>(tile + kK6Scales + 32 * j));
+            for (int half = 0; half < 2; ++half) {  // 16-bit sums of 8 levels stay below 8 * 63 * 128
+                const __m256i w0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(tile + 128 * j + 64 * half));
+                const __m256i w1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(tile + 128 * j + 64 * half + 32));
+                for (int t = 0; t < NT; ++t) {
+                    const int8_t* xq = xb[t]->qs + 16 * j + 8 * half;
+                    const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(w0, broadcast_i32(xq)),
+                                                       _mm256_maddubs_epi16(w1, broadcast_i32(xq + 4)));
+                    isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(p, sc));
+                }
+            }
+        }
+        const __m256 d = _mm256_load_ps(reinterpret_cast<const float*>(tile + kK6D));
+        for (int t = 0; t < NT; ++t) {
+            __m256i bias = _mm256_setzero_si256();
+            for (int i = 0; i < 8; ++i)
+                bias = _mm256_add_epi32(bias, _mm256_madd_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(tile + kK6Pairs + 32 * i)),
+                                                                broadcast_i32(xb[t]->bsums + 2 * i)));
+            const __m256i total = _mm256_sub_epi32(isum[t], _mm256_slli_epi32(bias, 5));
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_mul_ps(d, _mm256_set1_ps(xb[t]->d)), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) store_rows(out + t * out_stride, acc[t], rows);
+}
+
+// ---- driver
+
+using RepackFn = void (*)(Rows rows, int64_t nb, uint8_t* tile);
+using KernelFn = void (*)(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_stride, float* out,
+                          int64_t out_stride, int rows);
+
+// Rows in tiles of 8 (repacked once), tokens in groups of up to 4 per kernel call.
+template <RepackFn Repack, KernelFn K1, KernelFn K2, KernelFn K3, KernelFn K4, int BlockElems, size_t BlockBytes>
+void gemm(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, size_t w_stride, const void* x, size_t x_stride,
+          float* out, int64_t out_stride) {
+    const int64_t nb = n / BlockElems;
+    uint8_t* tile = tile_buffer(size_t(nb) * BlockBytes);
+    const auto* wp = static_cast<const uint8_t*>(w);
+    const auto* xp = static_cast<const uint8_t*>(x);
+    thread_local std::vector<uint8_t> zero_row;
+    for (int64_t r0 = 0; r0 < n_rows; r0 += kRows) {
+        const int rows = int(std::min<int64_t>(kRows, n_rows - r0));
+        const uint8_t* row_ptr[kRows];
+        for (int r = 0; r < kRows; ++r) {
+            if (r < rows) {
+                row_ptr[r] = wp + size_t(r0 + r) * w_stride;
+            } else {
+                zero_row.resize(w_stride);
+                row_ptr[r] = zero_row.data();
+            }
+        }
+        Repack(row_ptr, nb, tile);
+        for (int64_t t0 = 0; t0 < n_tokens; t0 += kMaxTokens) {
+            const int nt = int(std::min<int64_t>(kMaxTokens, n_tokens - t0));
+            const KernelFn k = nt == 4 ? K4 : nt == 3 ? K3 : nt == 2 ? K2 : K1;
+            k(tile, nb, xp + size_t(t0) * x_stride, x_stride, out + t0 * out_stride + r0, out_stride, rows);
+        }
+    }
+}
+
+}  // namespace
+
+void set_gemm_kernels(KernelTable& t) {
+    auto set = [&](DType type, GemmFn fn, GemmPrepareFn prepare, uint32_t prepared_bytes) {
+        t.gemm[int(type)] = GemmKernel{fn, prepare, prepared_bytes, kRows, 2};
+    };
+    set(DType::Q4_0,
+        gemm<repack_q4_0, q4_0_kernel<1>, q4_0_kernel<2>, q4_0_kernel<3>, q4_0_kernel<4>, 32, kQ4Bytes>, prepare_q4_0,
+        sizeof(PreparedQ4));
+    set(DType::Q8_0,
+        gemm<repack_q8_0, q8_0_kernel<1>, q8_0_kernel<2>, q8_0_kernel<3>, q8_0_kernel<4>, 32, kQ8Bytes>, prepare_q8_0,
+        sizeof(PreparedQ8));
+    set(DType::Q4_K,
+        gemm<repack_q4_k, q4_k_kernel<1>, q4_k_kernel<2>, q4_k_kernel<3>, q4_k_kernel<4>, kQK_K, kK4Bytes>, nullptr, 0);
+    set(DType::Q6_K,
+        gemm<repack_q6_k, q6_k_kernel<1>, q6_k_kernel<2>, q6_k_kernel<3>, q6_k_kernel<4>, kQK_K, kK6Bytes>, nullptr, 0);
+}
+
+}  // namespace dsm::kernels::avx2
