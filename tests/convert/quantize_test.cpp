@@ -208,8 +208,9 @@ TEST(Imatrix, ReadsLlamaCppLayout) {
 }
 
 uint64_t tensor_bytes(const std::string& path) {
+    const auto f = gguf::File::open(path);
     uint64_t n = 0;
-    for (const auto& t : gguf::File::open(path)->tensors()) n += t.bytes;
+    for (const auto& t : f->tensors()) n += t.bytes;
     return n;
 }
 

@@ -26,7 +26,7 @@ int cmd_run(int argc, char** argv) {
     CLI::App app{"Generate text from a prompt", "dsm run"};
     std::string path, prompt, tokens, kv = "f16";
     int n_predict = 128, threads = 0, n_ctx = 0;
-    bool ignore_eos = false, no_bos = false, special = false, pin = false;
+    bool ignore_eos = false, no_bos = false, special = false, pin = false, print_ids = false;
     SamplerParams sp;
     app.add_option("-m,--model", path, "GGUF model file")->required();
     auto* p_opt = app.add_option("-p,--prompt", prompt, "prompt text");
@@ -39,6 +39,7 @@ int cmd_run(int argc, char** argv) {
     app.add_flag("--no-bos", no_bos, "do not add BOS to a text prompt");
     app.add_flag("--special", special, "parse special-token text in the prompt (e.g. <｜User｜>)");
     app.add_flag("--pin", pin, "pin threads to cores");
+    app.add_flag("--ids", print_ids, "print the generated token ids instead of text (to compare with other engines)");
     add_sampling_options(app, sp);
     CLI11_PARSE(app, argc, argv);
 
@@ -60,7 +61,7 @@ int cmd_run(int argc, char** argv) {
         if (ids.empty()) throw Error("the prompt is empty and the model adds no BOS: nothing to start from");
     }
 
-    std::unique_ptr<TextStream> stream = model->has_tokenizer() ? model->text_stream(prompt.empty()) : nullptr;
+    std::unique_ptr<TextStream> stream = model->has_tokenizer() && !print_ids ? model->text_stream(prompt.empty()) : nullptr;
     if (stream && tokens.empty()) std::fputs(prompt.c_str(), stdout);
     const GenerateStats st = ctx->generate(ids, n_predict, sp, [&](int32_t tok) {
         if (stream) {

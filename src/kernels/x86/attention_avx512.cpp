@@ -42,27 +42,41 @@ inline __m128 reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
     return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
 }
 
+// Accumulators as named registers: GCC keeps a 2-D array of vectors in memory.
 template <bool F16, int HQ, int JK>
 void scores_tile(int64_t n, const float* q, int64_t q_stride, const void* k, size_t row_stride, float* s,
                  int64_t s_stride) {
-    __m512 acc[HQ][JK];
-    for (int h = 0; h < HQ; ++h)
-        for (int j = 0; j < JK; ++j) acc[h][j] = _mm512_setzero_ps();
+    static_assert(HQ <= 3 && (JK == 1 || JK == 4));
+    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0, c0 = a0, c1 = a0,
+           c2 = a0, c3 = a0;
     for (int64_t i = 0; i < n; i += 16) {
         const __mmask16 m = tail_mask(n - i);
-        __m512 kv[JK];
-        for (int j = 0; j < JK; ++j) kv[j] = load_row<F16>(row_at(k, row_stride, j), i, m);
-        for (int h = 0; h < HQ; ++h) {
-            const __m512 qv = _mm512_maskz_loadu_ps(m, q + h * q_stride + i);
-            for (int j = 0; j < JK; ++j) acc[h][j] = _mm512_fmadd_ps(qv, kv[j], acc[h][j]);
-        }
+        const __m512 k0 = load_row<F16>(k, i, m);
+        const __m512 k1 = JK == 4 ? load_row<F16>(row_at(k, row_stride, 1), i, m) : k0;
+        const __m512 k2 = JK == 4 ? load_row<F16>(row_at(k, row_stride, 2), i, m) : k0;
+        const __m512 k3 = JK == 4 ? load_row<F16>(row_at(k, row_stride, 3), i, m) : k0;
+        auto head = [&](const float* qh, __m512& x0, __m512& x1, __m512& x2, __m512& x3) {
+            const __m512 qv = _mm512_maskz_loadu_ps(m, qh + i);
+            x0 = _mm512_fmadd_ps(qv, k0, x0);
+            if constexpr (JK == 4) {
+                x1 = _mm512_fmadd_ps(qv, k1, x1);
+                x2 = _mm512_fmadd_ps(qv, k2, x2);
+                x3 = _mm512_fmadd_ps(qv, k3, x3);
+            }
+        };
+        head(q, a0, a1, a2, a3);
+        if constexpr (HQ > 1) head(q + q_stride, b0, b1, b2, b3);
+        if constexpr (HQ > 2) head(q + 2 * q_stride, c0, c1, c2, c3);
     }
-    for (int h = 0; h < HQ; ++h) {
+    auto out = [&](float* sh, __m512 x0, __m512 x1, __m512 x2, __m512 x3) {
         if constexpr (JK == 4)
-            _mm_storeu_ps(s + h * s_stride, reduce4(acc[h][0], acc[h][1], acc[h][2], acc[h][3]));
+            _mm_storeu_ps(sh, reduce4(x0, x1, x2, x3));
         else
-            for (int j = 0; j < JK; ++j) s[h * s_stride + j] = _mm512_reduce_add_ps(acc[h][j]);
-    }
+            sh[0] = _mm512_reduce_add_ps(x0);
+    };
+    out(s, a0, a1, a2, a3);
+    if constexpr (HQ > 1) out(s + s_stride, b0, b1, b2, b3);
+    if constexpr (HQ > 2) out(s + 2 * s_stride, c0, c1, c2, c3);
 }
 
 template <bool F16, int HQ>
@@ -88,25 +102,34 @@ void attn_scores(int64_t n, int64_t nq, const float* q, int64_t q_stride, int64_
     }
 }
 
-// Up to 64 outputs (i0 .. i0 + 63) of HQ heads.
+// Up to 64 outputs (i0 .. i0 + 63) of HQ heads. (The unroll pragmas let GCC keep
+// the accumulator array in registers.)
 template <bool F16, int HQ>
 void values_pass(int64_t n, int64_t i0, const float* p, int64_t p_stride, int64_t n_kv, const void* v,
                  size_t row_stride, float* o, int64_t o_stride) {
     __m512 acc[HQ][4];
     __mmask16 m[4];
+#pragma GCC unroll 4
     for (int c = 0; c < 4; ++c) m[c] = i0 + 16 * c < n ? tail_mask(n - i0 - 16 * c) : __mmask16(0);
+#pragma GCC unroll 4
     for (int h = 0; h < HQ; ++h)
+#pragma GCC unroll 4
         for (int c = 0; c < 4; ++c) acc[h][c] = _mm512_setzero_ps();
     for (int64_t j = 0; j < n_kv; ++j) {
         const void* row = row_at(v, row_stride, j);
         __m512 vv[4];
+#pragma GCC unroll 4
         for (int c = 0; c < 4; ++c) vv[c] = load_row<F16>(row, i0 + 16 * c, m[c]);
+#pragma GCC unroll 4
         for (int h = 0; h < HQ; ++h) {
             const __m512 ph = _mm512_set1_ps(p[h * p_stride + j]);
+#pragma GCC unroll 4
             for (int c = 0; c < 4; ++c) acc[h][c] = _mm512_fmadd_ps(ph, vv[c], acc[h][c]);
         }
     }
+#pragma GCC unroll 4
     for (int h = 0; h < HQ; ++h)
+#pragma GCC unroll 4
         for (int c = 0; c < 4; ++c) _mm512_mask_storeu_ps(o + h * o_stride + i0 + 16 * c, m[c], acc[h][c]);
 }
 

@@ -167,11 +167,13 @@ template <int NT>
 void kernel_legacy(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_stride, float* out,
                    int64_t out_stride, __mmask16 rows) {
     __m512 acc[NT];
+    #pragma GCC unroll 16
     for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
         const uint8_t* wb = tile + size_t(b) * kLegacyBlockBytes;
         const PreparedQ8_0* xb[NT];
         __m512i sum[NT];
+        #pragma GCC unroll 16
         for (int t = 0; t < NT; ++t) {
             xb[t] = reinterpret_cast<const PreparedQ8_0*>(x + size_t(t) * x_stride) + b;
             sum[t] = _mm512_set1_epi32(xb[t]->start);
@@ -187,6 +189,7 @@ void kernel_legacy(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_s
         for (int t = 0; t < NT; ++t)
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[t]), _mm512_mul_ps(dw, _mm512_set1_ps(xb[t]->d)), acc[t]);
     }
+    #pragma GCC unroll 16
     for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(out + t * out_stride, rows, acc[t]);
 }
 
@@ -253,13 +256,16 @@ template <int NT>
 void kernel_q45_k(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_stride, float* out, int64_t out_stride,
                   __mmask16 rows) {
     __m512 acc[NT];
+    #pragma GCC unroll 16
     for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
         const uint8_t* wb = tile + size_t(b) * kK4BlockBytes;
         __m512i isum[NT];
+        #pragma GCC unroll 16
         for (int t = 0; t < NT; ++t) isum[t] = _mm512_setzero_si512();
         for (int j = 0; j < 8; ++j) {
             __m512i s[NT];
+            #pragma GCC unroll 16
             for (int t = 0; t < NT; ++t) s[t] = _mm512_setzero_si512();
 #pragma GCC unroll 8
             for (int g = 0; g < 8; ++g) {
@@ -271,6 +277,7 @@ void kernel_q45_k(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_st
                 }
             }
             const __m512i scale = _mm512_load_si512(wb + kK4Scales + 64 * j);
+            #pragma GCC unroll 16
             for (int t = 0; t < NT; ++t) isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(s[t], scale));
         }
         const __m512 d = _mm512_load_ps(wb + kK4D), dmin = _mm512_load_ps(wb + kK4DMin);
@@ -285,6 +292,7 @@ void kernel_q45_k(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_st
             acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mins), _mm512_mul_ps(dmin, dx), acc[t]);
         }
     }
+    #pragma GCC unroll 16
     for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(out + t * out_stride, rows, acc[t]);
 }
 
@@ -332,13 +340,16 @@ template <int NT>
 void kernel_q6_k(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_stride, float* out, int64_t out_stride,
                  __mmask16 rows) {
     __m512 acc[NT];
+    #pragma GCC unroll 16
     for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
         const uint8_t* wb = tile + size_t(b) * kK6BlockBytes;
         __m512i isum[NT];
+        #pragma GCC unroll 16
         for (int t = 0; t < NT; ++t) isum[t] = _mm512_setzero_si512();
         for (int j = 0; j < 16; ++j) {
             __m512i s[NT];
+            #pragma GCC unroll 16
             for (int t = 0; t < NT; ++t) s[t] = _mm512_setzero_si512();
 #pragma GCC unroll 4
             for (int g = 0; g < 4; ++g) {
@@ -350,6 +361,7 @@ void kernel_q6_k(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_str
                 }
             }
             const __m512i scale = _mm512_load_si512(wb + kK6Scales + 64 * j);
+            #pragma GCC unroll 16
             for (int t = 0; t < NT; ++t) isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(s[t], scale));
         }
         const __m512 d = _mm512_load_ps(wb + kK6D);
@@ -363,6 +375,7 @@ void kernel_q6_k(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_str
             acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(total), _mm512_mul_ps(d, _mm512_set1_ps(xb.d)), acc[t]);
         }
     }
+    #pragma GCC unroll 16
     for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(out + t * out_stride, rows, acc[t]);
 }
 
