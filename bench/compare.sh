@@ -3,6 +3,9 @@
 # with the same threads, interleaved, and prints the speed ratios.
 #   bench/compare.sh MODEL.gguf [N_PROMPT=512] [N_GEN=128] [THREADS=2] [ROUNDS=2] [DEPTH=0] [REPS=3]
 # DEPTH > 0 runs each test after that many tokens of context (filled untimed).
+# With build/bandwidth (bench/bandwidth.cpp) present, each round also measures the read
+# bandwidth and the generation rows say how close each engine gets to the roofline:
+# tok/s x weight bytes read per token (`dsm info`: "decode reads") / measured GB/s.
 # Needs: build/dsm (cmake --build build), and `npm i -E node-llama-cpp@3.21.1` in
 # bench/node (done on first use). For people and release notes, not for CI.
 set -euo pipefail
@@ -15,7 +18,11 @@ if [ ! -d "$nodedir/node_modules/node-llama-cpp" ]; then
 fi
 cp "$here/llamacpp-bench.mjs" "$nodedir/"
 out=$(mktemp -d)
+bandwidth=${BANDWIDTH:-$here/../build/bandwidth}
 for r in $(seq "$rounds"); do
+  if [ -x "$bandwidth" ]; then
+    "$bandwidth" 2048 "$th" | awk -v t="$th" '$1 == t { print $(NF-1) }' > "$out/bw.$r"
+  fi
   "$dsm" bench -m "$model" -p "$np" -n "$ng" -t "$th" -r "$reps" -d "$depth" --json > "$out/dsm.$r.json"
   (cd "$nodedir" && node llamacpp-bench.mjs "$model" "$np" "$ng" "$th" "$reps" "$depth") > "$out/llama.$r.json"
 done
@@ -25,11 +32,18 @@ const get = (f) => JSON.parse(fs.readFileSync(dir + "/" + f));
 const avg = (engine, test) => { let s = 0; for (let r = 1; r <= rounds; r++) s += get(engine + "." + r + ".json").tests.find(t => t.test === test).tokens_per_second; return s / rounds; };
 const d = get("dsm.1.json"), l = get("llama.1.json");
 console.log("llama.cpp CPU backend: " + (l.cpu_backend_log || l.system_info));
-console.log("| test | dsm tok/s | llama.cpp tok/s | ratio |\n|---|---|---|---|");
+let bw = 0;
+for (let r = 1; r <= rounds; r++) if (fs.existsSync(dir + "/bw." + r)) bw += +fs.readFileSync(dir + "/bw." + r, "utf8") / rounds;
+const gb = d.decode_bytes_per_token / 1e9;
+const roof = (tps) => `${(tps * gb).toFixed(1)} GB/s = ${(100 * tps * gb / bw).toFixed(0)}%`;
+console.log("| test | dsm tok/s | llama.cpp tok/s | ratio |" + (bw ? " dsm of roofline | llama.cpp of roofline |" : ""));
+console.log("|---|---|---|---|" + (bw ? "---|---|" : ""));
 for (const t of d.tests.map(t => t.test)) {
   const a = avg("dsm", t), b = avg("llama", t);
-  console.log(`| ${t} | ${a.toFixed(2)} | ${b.toFixed(2)} | ${(a / b).toFixed(2)}x |`);
+  const tg = bw && t.startsWith("tg") && !t.includes("@");
+  console.log(`| ${t} | ${a.toFixed(2)} | ${b.toFixed(2)} | ${(a / b).toFixed(2)}x |` + (bw ? (tg ? ` ${roof(a)} | ${roof(b)} |` : " | |") : ""));
 }
+if (bw) console.log(`read bandwidth (bench/bandwidth.cpp, ${process.argv[3]} threads): ${bw.toFixed(1)} GB/s; weights read per generated token: ${gb.toFixed(3)} GB; roofline ${(bw / gb).toFixed(1)} tok/s`);
 console.log(`load: dsm ${d.load_seconds.toFixed(2)} s, llama.cpp ${l.load_seconds.toFixed(2)} s`);
 console.log(`peak RSS: dsm ${(d.peak_rss_bytes / 2**20).toFixed(0)} MiB, llama.cpp (node) ${(l.peak_rss_bytes / 2**20).toFixed(0)} MiB`);
-' "$out" "$rounds"
+' "$out" "$rounds" "$th"

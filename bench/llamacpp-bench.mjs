@@ -52,7 +52,10 @@ for (const [name, n, oneByOne] of [["pp", nPrompt, false], ["tg", nGen, true]]) 
     const sd = Math.sqrt(samples.reduce((a, b) => a + (b - mean) ** 2, 0) / Math.max(1, reps - 1));
     results.push({test: name + n + (depth ? " @ d" + depth : ""), tokens_per_second: mean, sd, samples});
 }
-const cpuVariant = logs.filter((l) => /ggml-cpu|load_backend|CPU backend/i.test(l)).join(" ");
+// ggml loads the CPU variant that fits the processor as a shared library: name it.
+const fs = await import("node:fs");
+const mapped = fs.readFileSync("/proc/self/maps", "utf8").match(/libggml-cpu-[\w-]+\.so/g) ?? [];
+const cpuVariant = [...new Set(mapped)].join(" ") || logs.filter((l) => /ggml-cpu|load_backend/i.test(l)).join(" ");
 console.log(JSON.stringify({engine: "llama.cpp (node-llama-cpp 3.21.1)", model: modelPath, threads,
                             system_info: llama.systemInfo, cpu_backend_log: cpuVariant.trim(), load_seconds: loadSeconds,
                             peak_rss_bytes: process.resourceUsage().maxRSS * 1024, tests: results}, null, 2));

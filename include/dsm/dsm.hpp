@@ -77,6 +77,9 @@ struct ModelInfo {
     int64_t n_vocab = 0, n_embd = 0, n_layer = 0, n_head = 0, n_head_kv = 0, n_ctx_train = 0;
     int64_t n_params = 0;
     uint64_t weight_bytes = 0;
+    // Weight bytes one decode step reads (embedding: one row; MoE: the average share of
+    // routed experts): divided by memory bandwidth, the generation speed limit.
+    uint64_t decode_bytes_per_token = 0;
     // Bytes the KV cache takes per token of context (all layers) for a cache type.
     uint64_t kv_bytes_per_token(KvCacheType t) const;
     uint64_t kv_elems_per_token = 0;  // cached values per token, all layers

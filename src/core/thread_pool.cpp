@@ -24,6 +24,11 @@ ThreadPool::ThreadPool(int n_threads) {
     for (int i = 1; i < n_threads_; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
 }
 
+ThreadPool& ThreadPool::serial() {
+    static ThreadPool one(1);
+    return one;
+}
+
 ThreadPool::~ThreadPool() {
     stop_.store(true);
     generation_.fetch_add(1);

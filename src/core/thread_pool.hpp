@@ -20,6 +20,9 @@ public:
     ThreadPool& operator=(const ThreadPool&) = delete;
 
     int size() const { return n_threads_; }
+    // A pool of one thread: parallel_for runs inline on the caller. For work that is
+    // itself one task of a parallel_for (no nesting of the real pool).
+    static ThreadPool& serial();
 
     // Runs fn(task, thread) for every task in [0, n_tasks), spread over the threads
     // (tasks are claimed dynamically). Blocks until all are done. Not reentrant.

@@ -16,16 +16,6 @@
 #include "runtime/kv_cache.hpp"
 
 namespace dsm {
-namespace {
-
-float dot(const float* a, const float* b, int64_t n) {
-    float s = 0.0f;
-    for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
-    return s;
-}
-
-}  // namespace
-
 void Transformer::attention_mla(int64_t il, const float* h, int64_t n, int64_t pos0, KvCache& cache, Workspace& ws,
                                 ThreadPool& pool, float* out, MlaMode mode) const {
     const LayerWeights& L = w_.layers[size_t(il)];
@@ -68,59 +58,64 @@ void Transformer::attention_mla(int64_t il, const float* h, int64_t n, int64_t p
         cache.write(il, pos0 + t, 0, row, lw);
     }
 
-    // Every cached latent, as floats.
-    ws.latent.resize(size_t(n_kv * lw));
-    float* lat = ws.latent.data();
-    cache.read(il, 0, n_kv, 0, lw, lat);
-
-    ws.per_thread.resize(size_t(pool.size()));
-    for (auto& s : ws.per_thread) s.resize(size_t(n_kv));
     ws.attn.resize(size_t(n * H * dv));
     float* attn = ws.attn.data();
+    const kernels::KernelTable& kt = kernels::active();
     const bool absorbed = hp_.mla_split_kv_b || mode == MlaMode::Absorbed || (mode == MlaMode::Auto && n == 1);
 
     if (absorbed) {
-        ws.v.resize(size_t(n * H * r) * 2);
-        float* q_abs = ws.v.data();
-        float* o_lat = q_abs + n * H * r;
-        for (int64_t hh = 0; hh < H; ++hh)
-            project(L.wk_b.matrix(hh), q + hh * dk, q_w, n, q_abs + hh * r, H * r, ws, pool);
-        pool.parallel_for(n * H, [&](int64_t task, int thread) {
-            const int64_t t = task / H, hh = task % H, len = pos0 + t + 1;
-            const float* qa = q_abs + (t * H + hh) * r;
-            const float* qp = q + t * q_w + hh * dk + nope;
+        // Per head the query becomes [K_bᵀ q_nope | q_pe], as wide as a cache row, so one
+        // dot product with the row [c | k_pe] gives the score. All heads share the rows
+        // (multi-query), so a task takes a block of heads: decode still has
+        // 2 x threads tasks, and the cache is read once per block.
+        ws.v.resize(size_t(n * H * lw + n * H * r));
+        float* q_cat = ws.v.data();
+        float* o_lat = q_cat + n * H * lw;
+        project_each(H, n, [&](int64_t hh) {
+            return Product{L.wk_b.matrix(hh), q + hh * dk, q_w, q_cat + hh * lw, H * lw};
+        }, ws, pool);
+        for (int64_t t = 0; t < n; ++t)
+            for (int64_t hh = 0; hh < H; ++hh)
+                std::copy_n(q + t * q_w + hh * dk + nope, R, q_cat + (t * H + hh) * lw + r);
+        const int64_t hb = n == 1 ? std::max<int64_t>(1, H / (2 * int64_t(pool.size()))) : H;
+        const int64_t blocks = (H + hb - 1) / hb;
+        const int f16 = cache.type() == KvCacheType::F32 ? 0 : 1;
+        const size_t row_stride = size_t(cache.width()) * (f16 ? 2 : 4);
+        const void* rows = cache.row(il, 0);
+        ws.per_thread.resize(size_t(pool.size()));
+        for (auto& sc : ws.per_thread) sc.resize(size_t(hb * n_kv));
+        pool.parallel_for(n * blocks, [&](int64_t task, int thread) {
+            const int64_t t = task / blocks, h0 = task % blocks * hb, nh = std::min(hb, H - h0), len = pos0 + t + 1;
             float* scores = ws.per_thread[size_t(thread)].data();
-            for (int64_t j = 0; j < len; ++j) scores[j] = dot(qa, lat + j * lw, r) + dot(qp, lat + j * lw + r, R);
-            softmax(scores, len, hp_.kq_scale);
-            float* o = o_lat + (t * H + hh) * r;
-            std::fill(o, o + r, 0.0f);
-            for (int64_t j = 0; j < len; ++j) {
-                const float p = scores[j];
-                const float* c = lat + j * lw;
-                for (int64_t i = 0; i < r; ++i) o[i] += p * c[i];
-            }
+            kt.attn_scores[f16](lw, nh, q_cat + (t * H + h0) * lw, lw, len, rows, row_stride, scores, len);
+            for (int64_t g = 0; g < nh; ++g) softmax(scores + g * len, len, hp_.kq_scale);
+            kt.attn_values[f16](r, nh, scores, len, len, rows, row_stride, o_lat + (t * H + h0) * r, r);
         });
-        for (int64_t hh = 0; hh < H; ++hh)
-            project(L.wv_b.matrix(hh), o_lat + hh * r, H * r, n, attn + hh * dv, H * dv, ws, pool);
+        project_each(H, n, [&](int64_t hh) {
+            return Product{L.wv_b.matrix(hh), o_lat + hh * r, H * r, attn + hh * dv, H * dv};
+        }, ws, pool);
     } else {
+        // Every cached latent as floats, decompressed to per-head keys and values.
+        ws.latent.resize(size_t(n_kv * lw));
+        float* lat = ws.latent.data();
+        cache.read(il, 0, n_kv, 0, lw, lat);
         const int64_t kv_w = H * (nope + dv);
         ws.v.resize(size_t(n_kv * kv_w));
         float* kv = ws.v.data();
         project(L.wkv_b, lat, lw, n_kv, kv, kv_w, ws, pool);
+        ws.per_thread.resize(size_t(pool.size()));
+        for (auto& sc : ws.per_thread) sc.resize(size_t(2 * n_kv));
         pool.parallel_for(n * H, [&](int64_t task, int thread) {
             const int64_t t = task / H, hh = task % H, len = pos0 + t + 1;
             const float* qn = q + t * q_w + hh * dk;
             float* scores = ws.per_thread[size_t(thread)].data();
-            for (int64_t j = 0; j < len; ++j)
-                scores[j] = dot(qn, kv + j * kv_w + hh * (nope + dv), nope) + dot(qn + nope, lat + j * lw + r, R);
+            float* rope_scores = scores + len;
+            kt.attn_scores[0](nope, 1, qn, nope, len, kv + hh * (nope + dv), size_t(kv_w) * 4, scores, len);
+            kt.attn_scores[0](R, 1, qn + nope, R, len, lat + r, size_t(lw) * 4, rope_scores, len);
+            for (int64_t j = 0; j < len; ++j) scores[j] += rope_scores[j];
             softmax(scores, len, hp_.kq_scale);
-            float* o = attn + t * H * dv + hh * dv;
-            std::fill(o, o + dv, 0.0f);
-            for (int64_t j = 0; j < len; ++j) {
-                const float p = scores[j];
-                const float* v = kv + j * kv_w + hh * (nope + dv) + nope;
-                for (int64_t i = 0; i < dv; ++i) o[i] += p * v[i];
-            }
+            kt.attn_values[0](dv, 1, scores, len, len, kv + hh * (nope + dv) + nope, size_t(kv_w) * 4,
+                              attn + t * H * dv + hh * dv, dv);
         });
     }
     project(L.wo, attn, H * dv, n, out, E, ws, pool);

@@ -74,22 +74,44 @@ void Transformer::moe(int64_t il, const float* h, int64_t n, float* out, Workspa
     std::vector<float> expert_out(static_cast<size_t>(n * K * E));
     std::vector<float> xin, yout;
     std::vector<int64_t> slots;
-    for (int64_t e = 0; e < X; ++e) {
-        slots.clear();
-        for (int64_t s = 0; s < n * K; ++s)
-            if (chosen[size_t(s)] == e) slots.push_back(s);
-        if (slots.empty()) continue;
-        const int64_t m = int64_t(slots.size());
-        xin.resize(size_t(m * E));
-        yout.resize(size_t(m * E));
-        for (int64_t i = 0; i < m; ++i) std::copy_n(h + (slots[size_t(i)] / K) * E, E, xin.data() + i * E);
-        feed_forward(L.gate_exps.matrix(e), L.up_exps.matrix(e), L.down_exps.matrix(e), xin.data(), m, yout.data(), ws,
-                     pool);
-        for (int64_t i = 0; i < m; ++i) {
-            const int64_t s = slots[size_t(i)];
-            const float w = weights[size_t(s)];
-            float* dst = expert_out.data() + s * E;
-            for (int64_t j = 0; j < E; ++j) dst[j] = yout[size_t(i * E + j)] * w;
+    const bool expert_tasks = n == 1 && !ws.observer && !ws.f32_activations && pool.size() > 1;
+    if (expert_tasks) {
+        // Decode: each chosen expert's whole SwiGLU is one task on one thread, so the
+        // small products cost one dispatch instead of three per expert.
+        const int64_t F = L.gate_exps.rows;
+        ws.task_act.resize(size_t(pool.size()));
+        ws.task_ffn.resize(size_t(pool.size()));
+        pool.parallel_for(K, [&](int64_t k, int thread) {
+            const int64_t e = chosen[size_t(k)];
+            std::vector<float>& a = ws.task_ffn[size_t(thread)];
+            std::vector<uint8_t>& act = ws.task_act[size_t(thread)];
+            a.resize(size_t(2 * F));
+            ThreadPool& one = ThreadPool::serial();
+            kernels::matmul(L.gate_exps.matrix(e), h, E, 1, a.data(), F, one, act);
+            kernels::matmul(L.up_exps.matrix(e), h, E, 1, a.data() + F, F, one, act);
+            swiglu(a.data(), a.data() + F, F);
+            float* dst = expert_out.data() + k * E;
+            kernels::matmul(L.down_exps.matrix(e), a.data(), F, 1, dst, E, one, act);
+            for (int64_t j = 0; j < E; ++j) dst[j] *= weights[size_t(k)];
+        });
+    } else {
+        for (int64_t e = 0; e < X; ++e) {
+            slots.clear();
+            for (int64_t s = 0; s < n * K; ++s)
+                if (chosen[size_t(s)] == e) slots.push_back(s);
+            if (slots.empty()) continue;
+            const int64_t m = int64_t(slots.size());
+            xin.resize(size_t(m * E));
+            yout.resize(size_t(m * E));
+            for (int64_t i = 0; i < m; ++i) std::copy_n(h + (slots[size_t(i)] / K) * E, E, xin.data() + i * E);
+            feed_forward(L.gate_exps.matrix(e), L.up_exps.matrix(e), L.down_exps.matrix(e), xin.data(), m, yout.data(), ws,
+                         pool);
+            for (int64_t i = 0; i < m; ++i) {
+                const int64_t s = slots[size_t(i)];
+                const float w = weights[size_t(s)];
+                float* dst = expert_out.data() + s * E;
+                for (int64_t j = 0; j < E; ++j) dst[j] = yout[size_t(i * E + j)] * w;
+            }
         }
     }
     for (int64_t t = 0; t < n; ++t) {

@@ -15,6 +15,22 @@ void project(const Weight& w, const float* x, int64_t x_stride, int64_t n, float
     kernels::matmul(w, x, x_stride, n, y, y_stride, pool, ws.act, ws.f32_activations);
 }
 
+void project_each(int64_t count, int64_t n, const std::function<Product(int64_t)>& product, Workspace& ws,
+                  ThreadPool& pool) {
+    if (ws.observer || ws.f32_activations || pool.size() == 1) {
+        for (int64_t i = 0; i < count; ++i) {
+            const Product p = product(i);
+            project(p.w, p.x, p.x_stride, n, p.y, p.y_stride, ws, pool);
+        }
+        return;
+    }
+    ws.task_act.resize(size_t(pool.size()));
+    pool.parallel_for(count, [&](int64_t i, int thread) {
+        const Product p = product(i);
+        kernels::matmul(p.w, p.x, p.x_stride, n, p.y, p.y_stride, ThreadPool::serial(), ws.task_act[size_t(thread)]);
+    });
+}
+
 Transformer::Transformer(HParams hp, ModelWeights w) : hp_(std::move(hp)), w_(std::move(w)), rope_(hp_.rope) {}
 
 void Transformer::feed_forward(const Weight& gate, const Weight& up, const Weight& down, const float* h, int64_t n,

@@ -34,6 +34,9 @@ struct Workspace {
     std::vector<float> x, h, q, k, v, attn, ffn_a, ffn_b, tmp, latent, router;
     std::vector<std::vector<float>> per_thread;
     std::vector<uint8_t> act;  // quantized activations for matmul
+    // Per pool thread, for tasks that each run whole products (project_each, experts).
+    std::vector<std::vector<uint8_t>> task_act;
+    std::vector<std::vector<float>> task_ffn;
     // Reference precision: weights dequantized, activations kept in F32 (slow; for
     // checking numerics without the activation rounding of quantized products).
     bool f32_activations = false;
@@ -44,6 +47,21 @@ struct Workspace {
 // and observer. Every weight product of the models goes through here.
 void project(const Weight& w, const float* x, int64_t x_stride, int64_t n, float* y, int64_t y_stride, Workspace& ws,
              ThreadPool& pool);
+
+// One weight product of a batch for project_each.
+struct Product {
+    Weight w;
+    const float* x;
+    int64_t x_stride;
+    float* y;
+    int64_t y_stride;
+};
+
+// count independent small products of n rows each, product(i) describing the i-th:
+// one task per product on the pool (one dispatch instead of count). With an observer
+// or F32 activations they go through project() one after another.
+void project_each(int64_t count, int64_t n, const std::function<Product(int64_t)>& product, Workspace& ws,
+                  ThreadPool& pool);
 
 class Transformer {
 public:

@@ -75,26 +75,23 @@ private:
 };
 
 // The legacy attn_kv_b holds, per head, nope rows of K then v rows of V, each
-// kv_lora wide. The absorbed form needs K transposed per head ([kv_lora][nope]) and
-// V per head; both are built once, dequantized to F32, so that absorbed and
-// decompressed attention agree to F32 rounding (see latent_rounding).
+// kv_lora wide. The absorbed form needs V per head, which is a view of those rows,
+// and K transposed per head ([kv_lora][nope]), built once, dequantized to F32, so
+// that absorbed and decompressed attention agree to F32 rounding (see latent_rounding).
 void derive_mla_views(ModelWeights& mw, LayerWeights& L, const HParams& hp) {
     const int64_t H = hp.n_head, nope = hp.qk_nope, dv = hp.head_dim_v, r = hp.kv_lora_rank;
     std::vector<float> kb(static_cast<size_t>(H * r * nope));
-    std::vector<float> vb(static_cast<size_t>(H * dv * r));
     std::vector<float> row(static_cast<size_t>(r));
     for (int64_t h = 0; h < H; ++h) {
         for (int64_t i = 0; i < nope; ++i) {
             dequantize_row(L.wkv_b.type, L.wkv_b.row(h * (nope + dv) + i), row.data(), r);
             for (int64_t c = 0; c < r; ++c) kb[size_t((h * r + c) * nope + i)] = row[size_t(c)];
         }
-        for (int64_t i = 0; i < dv; ++i)
-            dequantize_row(L.wkv_b.type, L.wkv_b.row(h * (nope + dv) + nope + i), vb.data() + (h * dv + i) * r, r);
     }
     mw.owned.push_back(std::move(kb));
     L.wk_b = Weight{DType::F32, nope, r, H, reinterpret_cast<const uint8_t*>(mw.owned.back().data()), size_t(nope) * 4, 0};
-    mw.owned.push_back(std::move(vb));
-    L.wv_b = Weight{DType::F32, r, dv, H, reinterpret_cast<const uint8_t*>(mw.owned.back().data()), size_t(r) * 4, 0};
+    L.wv_b = Weight{L.wkv_b.type, r, dv, H, L.wkv_b.row(nope), L.wkv_b.row_stride,
+                    size_t(nope + dv) * L.wkv_b.row_stride};
     L.latent_rounding = kernels::activation_type(L.wkv_b.type);
 }
 

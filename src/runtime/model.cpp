@@ -31,9 +31,17 @@ EngineModel::EngineModel(std::unique_ptr<gguf::File> file, const LoadOptions& op
     info_.n_head_kv = hp.n_head_kv;
     info_.n_ctx_train = hp.n_ctx_train;
     info_.kv_elems_per_token = uint64_t(hp.n_layer * hp.kv_cache_width());
+    const bool tied_output = !file_->find_tensor("output.weight");
     for (const auto& t : file_->tensors()) {
         info_.n_params += t.n_elements();
         info_.weight_bytes += t.bytes;
+        // A decode step reads one embedding row (the whole table when it doubles as the
+        // output matrix) and, of the routed experts, n_expert_used of n_expert on average.
+        uint64_t read = t.bytes;
+        if (t.name == "token_embd.weight" && !tied_output) read = t.bytes / uint64_t(std::max<int64_t>(1, hp.n_vocab));
+        else if (hp.n_expert > 0 && t.name.find("_exps.") != std::string::npos)
+            read = uint64_t(double(t.bytes) * double(hp.n_expert_used) / double(hp.n_expert));
+        info_.decode_bytes_per_token += read;
     }
     transformer_ = std::make_unique<Transformer>(std::move(hp), std::move(w));
 }

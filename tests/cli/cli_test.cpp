@@ -57,8 +57,21 @@ TEST(Cli, RunContinuesTheStoryAsLlamaCppDoes) {
     const CliRun r = dsm("run -m " + model("stories260K.gguf") + " -p \"" + prompt + "\" -n 32 --temp 0 -t 1");
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(r.out, prompt + greedy["continuation_text"].get<std::string>() + "\n");
-    for (const char* part : {"load", "prompt 8 tok", "tok/s", "generated 32 tok", "peak RSS"})
+    for (const char* part : {"load", "first token at", "prompt 8 tok", "tok/s", "generated 32 tok", "peak RSS"})
         EXPECT_NE(r.err.find(part), std::string::npos) << part << " missing from: " << r.err;
+}
+
+TEST(Cli, RunPrintsGreedyIdsAsLlamaCppDoes) {
+    DSM_REQUIRE_TESTDATA();
+    const auto tokens = golden_json("dsllm-tiny.f32", "prompt_8.tokens.json")["tokens"].get<std::vector<int>>();
+    const auto greedy = golden_json("dsllm-tiny.f32", "prompt_8.greedy.json")["continuation"].get<std::vector<int>>();
+    std::string list, expected;
+    for (int t : tokens) list += (list.empty() ? "" : ",") + std::to_string(t);
+    for (int t : greedy) expected += std::to_string(t) + " ";
+    const CliRun r = dsm("run -m " + model("dsllm-tiny.f32.gguf") + " --tokens " + list +
+                         " -n 32 --temp 0 --ignore-eos --ids --kv-type f32 -t 1");
+    ASSERT_EQ(r.status, 0) << r.err;
+    EXPECT_EQ(r.out, expected + "\n");
 }
 
 TEST(Cli, LogitsMatchTheGolden) {

@@ -169,6 +169,32 @@ std::string rewrite(const std::string& src, const std::string& name,
     return out;
 }
 
+// What a decode step reads, the basis of the bandwidth roofline: everything but the
+// embedding table (one row of it), and of the routed experts only the used share.
+TEST_F(Api, DecodeBytesCountOneEmbeddingRowAndTheActiveExperts) {
+    for (const char* name : {"dsllm-tiny.f32.gguf", "dsmoe-tiny.f32.gguf", "dsv2lite-tiny.f32.gguf"}) {
+        SCOPED_TRACE(name);
+        const auto file = gguf::File::open(model_path(name));
+        const auto m = Model::load(model_path(name));
+        ASSERT_NE(file->find_tensor("output.weight"), nullptr);  // untied: the table is not the output matrix
+        const auto* embd = file->find_tensor("token_embd.weight");
+        const int64_t n_expert = file->get_int(m->info().architecture + ".expert_count").value_or(0);
+        const int64_t n_used = file->get_int(m->info().architecture + ".expert_used_count").value_or(0);
+        double expected = 0, experts = 0;
+        for (const auto& t : file->tensors()) {
+            if (t.name.find("_exps.") != std::string::npos) experts += double(t.bytes);
+            else if (&t != embd) expected += double(t.bytes);
+        }
+        expected += double(embd->bytes) / double(embd->ne[1]);
+        if (n_expert > 0) {
+            EXPECT_GT(experts, 0);
+            expected += experts * double(n_used) / double(n_expert);
+        }
+        EXPECT_NEAR(double(m->info().decode_bytes_per_token), expected, double(file->tensors().size()));
+        EXPECT_LT(m->info().decode_bytes_per_token, m->info().weight_bytes);
+    }
+}
+
 TEST_F(Api, LoadNamesMissingAndMisshapenTensors) {
     const std::string src = model_path("dsllm-tiny.f32.gguf");
     const std::string missing = rewrite(src, "missing.gguf", [](const gguf::TensorInfo& t, gguf::Writer&) {

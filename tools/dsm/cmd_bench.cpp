@@ -119,6 +119,7 @@ int cmd_bench(int argc, char** argv) {
         j["kernels"] = isa;
         j["load_seconds"] = load_s;
         j["peak_rss_bytes"] = peak_rss_bytes();
+        j["decode_bytes_per_token"] = mi.decode_bytes_per_token;
         for (const Result& r : results)
             j["tests"].push_back({{"test", r.test}, {"n_tokens", r.n}, {"tokens_per_second", r.mean}, {"sd", r.sd},
                                   {"samples", r.samples}});
@@ -130,6 +131,13 @@ int cmd_bench(int argc, char** argv) {
                         human_bytes(double(mi.weight_bytes)).c_str(), double(mi.n_params) / 1e9, isa.c_str(), threads,
                         r.test.c_str(), r.mean, r.sd);
         std::printf("\nload %.3f s, peak RSS %s\n", load_s, human_bytes(double(peak_rss_bytes())).c_str());
+        // Generation reads every weight once per token: tok/s x bytes read is the
+        // bandwidth it achieves, to hold against the machine's (bench/bandwidth.cpp).
+        for (const Result& r : results)
+            if (r.test.rfind("tg", 0) == 0)
+                std::printf("%s: %s of weights per token, %.1f GB/s effective\n", r.test.c_str(),
+                            human_bytes(double(mi.decode_bytes_per_token)).c_str(),
+                            r.mean * double(mi.decode_bytes_per_token) / 1e9);
     }
     return 0;
 }

@@ -59,6 +59,8 @@ int cmd_info(int argc, char** argv) {
     for (const auto& [name, e] : by_type)
         std::printf("  %-6s %5d tensors  %s\n", name.c_str(), e.first, human_bytes(double(e.second)).c_str());
 
+    std::printf("decode reads:  %s of weights per token (the generation roofline is bandwidth / this)\n",
+                human_bytes(double(mi.decode_bytes_per_token)).c_str());
     std::printf("KV cache:      %llu values per token (%s per token in F16, %s in F32)%s\n",
                 (unsigned long long)mi.kv_elems_per_token, human_bytes(double(mi.kv_bytes_per_token(KvCacheType::F16))).c_str(),
                 human_bytes(double(mi.kv_bytes_per_token(KvCacheType::F32))).c_str(),

@@ -76,8 +76,8 @@ int cmd_run(int argc, char** argv) {
     if (stream) std::fputs(stream->flush().c_str(), stdout);
     std::printf("\n");
 
-    std::fprintf(stderr, "\nload %.3f s | prompt %d tok, %.2f tok/s | generated %d tok, %.2f tok/s | peak RSS %s%s\n", load_s,
-                 st.n_prompt, st.prompt_seconds > 0 ? st.n_prompt / st.prompt_seconds : 0.0, st.n_generated,
+    std::fprintf(stderr, "\nload %.3f s | first token at %.3f s | prompt %d tok, %.2f tok/s | generated %d tok, %.2f tok/s | peak RSS %s%s\n", load_s,
+                 load_s + st.prompt_seconds, st.n_prompt, st.prompt_seconds > 0 ? st.n_prompt / st.prompt_seconds : 0.0, st.n_generated,
                  st.generate_seconds > 0 && st.n_generated > 1 ? (st.n_generated - 1) / st.generate_seconds : 0.0,
                  human_bytes(double(peak_rss_bytes())).c_str(),
                  st.hit_end_token ? " | stopped at end token" : st.hit_context_limit ? " | context full" : "");

@@ -91,10 +91,12 @@ void scores_heads(int64_t n, const float* q, int64_t q_stride, int64_t n_kv, con
 template <bool F16>
 void attn_scores(int64_t n, int64_t nq, const float* q, int64_t q_stride, int64_t n_kv, const void* k,
                  size_t row_stride, float* s, int64_t s_stride) {
-    for (int64_t h = 0; h < nq; h += 3) {
+    // Tiles of 3 heads (a lone head would reload every key row for 4 products: 4 = 2 + 2).
+    for (int64_t h = 0, step; h < nq; h += step) {
+        step = nq - h == 4 ? 2 : std::min<int64_t>(3, nq - h);
         const float* qh = q + h * q_stride;
         float* sh = s + h * s_stride;
-        switch (std::min<int64_t>(3, nq - h)) {
+        switch (step) {
         case 3: scores_heads<F16, 3>(n, qh, q_stride, n_kv, k, row_stride, sh, s_stride); break;
         case 2: scores_heads<F16, 2>(n, qh, q_stride, n_kv, k, row_stride, sh, s_stride); break;
         default: scores_heads<F16, 1>(n, qh, q_stride, n_kv, k, row_stride, sh, s_stride); break;
