@@ -82,27 +82,14 @@ void Transformer::attention_mla(int64_t il, const float* h, int64_t n, int64_t p
         const int f16 = cache.type() == KvCacheType::F32 ? 0 : 1;
         const size_t row_stride = size_t(cache.width()) * (f16 ? 2 : 4);
         const void* rows = cache.row(il, 0);
-        // The cache is walked in blocks that stay in L2 while every head tile reads them,
-        // so it streams from memory once for the scores and once for the values.
-        const int64_t block = std::max<int64_t>(16, int64_t((256 << 10) / row_stride));
-        auto rows_from = [&](int64_t j) { return static_cast<const uint8_t*>(rows) + size_t(j) * row_stride; };
         ws.per_thread.resize(size_t(pool.size()));
-        for (auto& sc : ws.per_thread) sc.resize(size_t(hb * (n_kv + r)));
+        for (auto& sc : ws.per_thread) sc.resize(size_t(hb * n_kv));
         pool.parallel_for(n * blocks, [&](int64_t task, int thread) {
             const int64_t t = task / blocks, h0 = task % blocks * hb, nh = std::min(hb, H - h0), len = pos0 + t + 1;
             float* scores = ws.per_thread[size_t(thread)].data();
-            float* part = scores + nh * len;
-            const float* qh = q_cat + (t * H + h0) * lw;
-            for (int64_t j0 = 0; j0 < len; j0 += block)
-                kt.attn_scores[f16](lw, nh, qh, lw, std::min(block, len - j0), rows_from(j0), row_stride, scores + j0, len);
+            kt.attn_scores[f16](lw, nh, q_cat + (t * H + h0) * lw, lw, len, rows, row_stride, scores, len);
             for (int64_t g = 0; g < nh; ++g) softmax(scores + g * len, len, hp_.kq_scale);
-            float* o = o_lat + (t * H + h0) * r;
-            for (int64_t j0 = 0; j0 < len; j0 += block) {
-                kt.attn_values[f16](r, nh, scores + j0, len, std::min(block, len - j0), rows_from(j0), row_stride,
-                                    j0 == 0 ? o : part, r);
-                if (j0 > 0)
-                    for (int64_t i = 0; i < nh * r; ++i) o[i] += part[i];
-            }
+            kt.attn_values[f16](r, nh, scores, len, len, rows, row_stride, o_lat + (t * H + h0) * r, r);
         });
         project_each(H, n, [&](int64_t hh) {
             return Product{L.wv_b.matrix(hh), o_lat + hh * r, H * r, attn + hh * dv, H * dv};

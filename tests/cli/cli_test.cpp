@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/testdata.hpp"
+#include "formats/gguf.hpp"
 
 namespace dsm::test {
 namespace {
@@ -72,6 +73,29 @@ TEST(Cli, RunPrintsGreedyIdsAsLlamaCppDoes) {
                          " -n 32 --temp 0 --ignore-eos --ids --kv-type f32 -t 1");
     ASSERT_EQ(r.status, 0) << r.err;
     EXPECT_EQ(r.out, expected + "\n");
+}
+
+// gen-model's two outputs describe the same model: the Hugging Face folder, through
+// the converter, gives the tensors (names, shapes, types) of the GGUF gen-model writes.
+TEST(Cli, GenModelHfCheckpointConvertsToTheGgufShapes) {
+    const auto dir = std::filesystem::temp_directory_path() / ("dsm_gen_hf_" + std::to_string(::getpid()));
+    const std::string hf = (dir / "hf").string(), a = (dir / "a.gguf").string(), b = (dir / "b.gguf").string();
+    const std::string shape = "--shape deepseek-coder-1.3b --layers 1";
+    ASSERT_EQ(dsm("gen-model " + shape + " --hf -o " + hf).status, 0);
+    ASSERT_EQ(dsm("gen-model " + shape + " --type q8_0 -o " + a).status, 0);
+    const CliRun c = dsm("convert " + hf + " -o " + b + " --type q8_0");
+    ASSERT_EQ(c.status, 0) << c.err;
+    const auto fa = gguf::File::open(a), fb = gguf::File::open(b);
+    ASSERT_EQ(fa->tensors().size(), fb->tensors().size());
+    for (const auto& t : fa->tensors()) {
+        const auto* u = fb->find_tensor(t.name);
+        ASSERT_NE(u, nullptr) << t.name;
+        EXPECT_EQ(u->ne, t.ne) << t.name;
+        EXPECT_EQ(u->type, t.type) << t.name;
+    }
+    EXPECT_EQ(fb->get_string("general.architecture"), "llama");
+    EXPECT_EQ(fb->get_int("llama.rope.dimension_count"), fa->get_int("llama.rope.dimension_count"));
+    std::filesystem::remove_all(dir);
 }
 
 TEST(Cli, LogitsMatchTheGolden) {

@@ -1,12 +1,16 @@
 // dsm gen-model: random-weight GGUF files with the exact shapes and metadata of real
 // DeepSeek models, for benchmarks (speed does not depend on the weight values). The
 // files carry a synthetic byte-level BPE vocabulary of the real size, so other
-// engines (llama.cpp) load them too.
+// engines (llama.cpp) load them too. With --hf, a Hugging Face folder (config.json +
+// BF16 model.safetensors) of a dense shape instead, to measure `dsm convert` at size.
 #include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
 
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <random>
 
 #include "commands.hpp"
@@ -110,6 +114,14 @@ void synthetic_vocab(const Shape& s, gguf::Writer& w) {
     w.set_bool("tokenizer.ggml.add_bos_token", true);
 }
 
+// splitmix64 step: random bits at memory speed.
+uint64_t splitmix(uint64_t& state) {
+    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return z ^ (z >> 31);
+}
+
 // Random weights: floats N(0, 0.02^2) for plain types; for block types, random
 // quant bytes with realistic scales (what a quantizer would produce for such data).
 gguf::Writer::DataFn random_tensor(DType type, uint64_t seed, bool is_norm) {
@@ -131,10 +143,7 @@ gguf::Writer::DataFn random_tensor(DType type, uint64_t seed, bool is_norm) {
         // splitmix64: random bytes at memory speed (mt19937 would take minutes on 10 GB).
         uint64_t state = seed;
         for (size_t i = 0; i + 8 <= bytes; i += 8) {
-            uint64_t z = (state += 0x9E3779B97F4A7C15ull);
-            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-            z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-            z ^= z >> 31;
+            const uint64_t z = splitmix(state);
             std::memcpy(out + i, &z, 8);
         }
         // Overwrite each block's fp16 scale fields with small positive values.
@@ -156,6 +165,80 @@ gguf::Writer::DataFn random_tensor(DType type, uint64_t seed, bool is_norm) {
     };
 }
 
+// A Hugging Face checkpoint of a llama / qwen2 shape: config.json and one BF16
+// model.safetensors with the transformers tensor names, values uniform in
+// [-0.04, 0.04) (norms 1). Written tensor by tensor in 8 MiB pieces.
+void write_hf_checkpoint(const Shape& s, const std::string& dir, uint64_t seed) {
+    const std::string arch = s.arch;
+    if (arch != "llama" && arch != "qwen2")
+        throw Error("--hf writes dense llama / qwen2 shapes only; '" + std::string(s.name) + "' is " + arch);
+    namespace fs = std::filesystem;
+    fs::create_directories(dir);
+    const int64_t E = s.n_embd, hd = E / s.n_head, F = s.n_ff;
+    nlohmann::ordered_json cfg = {
+        {"architectures", {arch == "qwen2" ? "Qwen2ForCausalLM" : "LlamaForCausalLM"}},
+        {"model_type", arch}, {"hidden_size", E}, {"intermediate_size", F}, {"num_attention_heads", s.n_head},
+        {"num_hidden_layers", s.n_layer}, {"num_key_value_heads", s.n_head_kv}, {"rms_norm_eps", s.rms_eps},
+        {"rope_theta", s.rope_base}, {"vocab_size", s.n_vocab}, {"max_position_embeddings", s.n_ctx},
+        {"tie_word_embeddings", false}, {"hidden_act", "silu"}, {"torch_dtype", "bfloat16"},
+        {"bos_token_id", s.bos}, {"eos_token_id", s.eos}};
+    if (s.linear_scale > 0) cfg["rope_scaling"] = {{"type", "linear"}, {"factor", s.linear_scale}};
+    std::ofstream(fs::path(dir) / "config.json") << cfg.dump(2) << "\n";
+
+    struct T {
+        std::string name;
+        std::vector<int64_t> shape;  // PyTorch order: [out, in]
+    };
+    std::vector<T> ts = {{"model.embed_tokens.weight", {s.n_vocab, E}}, {"model.norm.weight", {E}},
+                         {"lm_head.weight", {s.n_vocab, E}}};
+    for (int64_t il = 0; il < s.n_layer; ++il) {
+        const std::string p = "model.layers." + std::to_string(il) + ".";
+        ts.push_back({p + "input_layernorm.weight", {E}});
+        ts.push_back({p + "post_attention_layernorm.weight", {E}});
+        for (const char* m : {"q", "k", "v"}) {
+            const int64_t rows = (m[0] == 'q' ? s.n_head : s.n_head_kv) * hd;
+            ts.push_back({p + "self_attn." + m + "_proj.weight", {rows, E}});
+            if (s.qkv_bias) ts.push_back({p + "self_attn." + m + "_proj.bias", {rows}});
+        }
+        ts.push_back({p + "self_attn.o_proj.weight", {E, s.n_head * hd}});
+        ts.push_back({p + "mlp.gate_proj.weight", {F, E}});
+        ts.push_back({p + "mlp.up_proj.weight", {F, E}});
+        ts.push_back({p + "mlp.down_proj.weight", {E, F}});
+    }
+    nlohmann::ordered_json header = {{"__metadata__", {{"format", "pt"}}}};
+    uint64_t offset = 0;
+    for (const T& t : ts) {
+        uint64_t n = 2;
+        for (int64_t d : t.shape) n *= uint64_t(d);
+        header[t.name] = {{"dtype", "BF16"}, {"shape", t.shape}, {"data_offsets", {offset, offset + n}}};
+        offset += n;
+    }
+    std::string h = header.dump();
+    h.resize((h.size() + 7) / 8 * 8, ' ');
+    std::ofstream out(fs::path(dir) / "model.safetensors", std::ios::binary);
+    const uint64_t hlen = h.size();
+    out.write(reinterpret_cast<const char*>(&hlen), 8);
+    out.write(h.data(), std::streamsize(h.size()));
+    std::vector<uint16_t> buf(size_t(4) << 20);
+    uint64_t state = seed, written = 0;
+    for (size_t i = 0; i < ts.size(); ++i) {
+        const bool norm = ts[i].name.find("norm") != std::string::npos;
+        uint64_t n = 1;
+        for (int64_t d : ts[i].shape) n *= uint64_t(d);
+        for (uint64_t done = 0; done < n;) {
+            const size_t m = size_t(std::min<uint64_t>(buf.size(), n - done));
+            for (size_t k = 0; k < m; ++k)
+                buf[k] = f32_to_bf16(norm ? 1.0f : (float(splitmix(state) >> 40) * 0x1p-24f - 0.5f) * 0.08f);
+            out.write(reinterpret_cast<const char*>(buf.data()), std::streamsize(m * 2));
+            done += m;
+        }
+        written += 2 * n;
+        std::fprintf(stderr, "\r[%zu/%zu tensors] %s", i + 1, ts.size(), human_bytes(double(written)).c_str());
+    }
+    if (!out) throw Error("writing " + dir + "/model.safetensors failed");
+    std::fprintf(stderr, "\nwrote %s (config.json, model.safetensors)\n", dir.c_str());
+}
+
 }  // namespace
 
 int cmd_gen_model(int argc, char** argv) {
@@ -169,12 +252,19 @@ int cmd_gen_model(int argc, char** argv) {
     app.add_option("-o,--output", out, "output GGUF file")->required();
     app.add_option("--seed", seed, "random seed")->capture_default_str();
     app.add_option("--layers", layers, "override the layer count (for quick tests)");
+    bool hf = false;
+    app.add_flag("--hf", hf, "write a Hugging Face folder (config.json + BF16 model.safetensors) named by -o "
+                             "instead of a GGUF (llama and qwen2 shapes; --type is ignored)");
     CLI11_PARSE(app, argc, argv);
 
     const Shape* sp = find_shape(shape_name);
     if (!sp) throw Error("unknown shape '" + shape_name + "'");
     Shape s = *sp;
     if (layers > 0) s.n_layer = layers;
+    if (hf) {
+        write_hf_checkpoint(s, out, seed);
+        return 0;
+    }
     // q4_k_m as llama-quantize makes it: Q4_K, with Q6_K for the output, attn_v and
     // ffn_down of some layers (here: every other), embeddings Q4_K.
     const bool k_m = type_name == "q4_k_m";
