@@ -96,6 +96,11 @@ TEST(Cli, GenModelHfCheckpointConvertsToTheGgufShapes) {
     EXPECT_EQ(fb->get_string("general.architecture"), "llama");
     EXPECT_EQ(fb->get_int("llama.rope.dimension_count"), fa->get_int("llama.rope.dimension_count"));
     std::filesystem::remove_all(dir);
+    // MoE shapes have no --hf writer: refused by name, nothing written.
+    const CliRun moe = dsm("gen-model --shape deepseek-v2-lite --hf -o " + (dir / "moe").string());
+    EXPECT_NE(moe.status, 0);
+    EXPECT_NE(moe.err.find("deepseek-v2-lite"), std::string::npos) << moe.err;
+    EXPECT_FALSE(std::filesystem::exists(dir / "moe"));
 }
 
 TEST(Cli, LogitsMatchTheGolden) {

@@ -102,6 +102,71 @@ inline TileRows tile_rows(const uint8_t* w, size_t w_stride, int64_t r0, int64_t
     return t;
 }
 
+// ---- tile repacking. Both tile layouts hold, per block, the levels of the 4 rows (32
+// bytes per row and 32 levels), then integer scales (and mins) [sub-block][row] and
+// float d (and dmin) [row]; they differ only in where one row's levels go:
+// Put(dst, r, levels, n) places n levels of row r in the 4-row region at dst.
+using PutLevels = void (*)(uint8_t* dst, int r, const int8_t* levels, int n);
+
+// Q4_0 / Q8_0: levels [128], float d[4].
+constexpr size_t kLegacyBytes = 128 + 16;
+
+template <typename Block, PutLevels Put>
+void repack_legacy(const TileRows& rows, int64_t nb, uint8_t* tile) {
+    for (int64_t b = 0; b < nb; ++b, tile += kLegacyBytes) {
+        for (int r = 0; r < kTileRows; ++r) {
+            const Block& blk = reinterpret_cast<const Block*>(rows.row[r])[b];
+            int8_t l[32];
+            block_levels(blk, l);
+            Put(tile, r, l, 32);
+            reinterpret_cast<float*>(tile + 128)[r] = fp16_to_f32(blk.d);
+        }
+    }
+}
+
+// Q4_K: levels [8 sub-blocks][128], int32 scales [8][4], mins [8][4], float d[4], dmin[4].
+constexpr size_t kK4Scales = 1024, kK4Mins = kK4Scales + 128, kK4D = kK4Mins + 128, kK4DMin = kK4D + 16,
+                 kK4Bytes = kK4DMin + 16;
+
+template <PutLevels Put>
+void repack_q4_k(const TileRows& rows, int64_t nb, uint8_t* tile) {
+    for (int64_t b = 0; b < nb; ++b, tile += kK4Bytes) {
+        for (int r = 0; r < kTileRows; ++r) {
+            const BlockQ4_K& blk = reinterpret_cast<const BlockQ4_K*>(rows.row[r])[b];
+            int8_t l[kQK_K];
+            int32_t sc[8], mn[8];
+            block_levels(blk, l, sc, mn);
+            for (int j = 0; j < 8; ++j) {
+                Put(tile + 128 * j, r, l + 32 * j, 32);
+                reinterpret_cast<int32_t*>(tile + kK4Scales)[4 * j + r] = sc[j];
+                reinterpret_cast<int32_t*>(tile + kK4Mins)[4 * j + r] = mn[j];
+            }
+            reinterpret_cast<float*>(tile + kK4D)[r] = fp16_to_f32(blk.d);
+            reinterpret_cast<float*>(tile + kK4DMin)[r] = fp16_to_f32(blk.dmin);
+        }
+    }
+}
+
+// Q6_K: levels [16 sub-blocks][64] (q - 32), int32 scales [16][4], float d[4].
+constexpr size_t kK6Scales = 1024, kK6D = kK6Scales + 256, kK6Bytes = kK6D + 16;
+
+template <PutLevels Put>
+void repack_q6_k(const TileRows& rows, int64_t nb, uint8_t* tile) {
+    for (int64_t b = 0; b < nb; ++b, tile += kK6Bytes) {
+        for (int r = 0; r < kTileRows; ++r) {
+            const BlockQ6_K& blk = reinterpret_cast<const BlockQ6_K*>(rows.row[r])[b];
+            int8_t l[kQK_K];
+            int32_t sc[16];
+            block_levels(blk, l, sc);
+            for (int j = 0; j < 16; ++j) {
+                Put(tile + 64 * j, r, l + 16 * j, 16);
+                reinterpret_cast<int32_t*>(tile + kK6Scales)[4 * j + r] = sc[j];
+            }
+            reinterpret_cast<float*>(tile + kK6D)[r] = fp16_to_f32(blk.d);
+        }
+    }
+}
+
 // Rows in tiles of kTileRows (repacked once per call), tokens in groups of up to
 // MaxT per kernel call. Kernel(tile, nb, x, x_stride, tokens, out, out_stride, rows).
 template <typename Repack, typename Kernel>

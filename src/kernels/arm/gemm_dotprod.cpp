@@ -14,9 +14,9 @@ namespace {
 
 constexpr int kMaxTokens = 4;
 
-// Places the 4 levels of each group of `groups` at [group][row][4].
-inline void put_groups(uint8_t* dst, int r, const int8_t* levels, int groups) {
-    for (int g = 0; g < groups; ++g) std::memcpy(dst + 16 * g + 4 * r, levels + 4 * g, 4);
+// Places n levels of row r as groups of 4 at [group][row][4].
+inline void put_groups(uint8_t* dst, int r, const int8_t* levels, int n) {
+    for (int g = 0; g < n / 4; ++g) std::memcpy(dst + 16 * g + 4 * r, levels + 4 * g, 4);
 }
 
 inline void store_rows(float* out, float32x4_t v, int rows) {
@@ -43,21 +43,6 @@ inline int32x4_t dot_groups8(int32x4_t s, const int8x16_t* w, const int8_t* x) {
 }
 
 // ---- Q4_0 / Q8_0: tile block = levels [8 groups][4 rows][4], float d[4].
-constexpr size_t kLegacyBytes = 128 + 16;
-
-template <typename Block>
-void repack_legacy(const TileRows& rows, int64_t nb, uint8_t* tile) {
-    for (int64_t b = 0; b < nb; ++b, tile += kLegacyBytes) {
-        for (int r = 0; r < kTileRows; ++r) {
-            const Block& blk = reinterpret_cast<const Block*>(rows.row[r])[b];
-            int8_t l[32];
-            block_levels(blk, l);
-            put_groups(tile, r, l, 8);
-            reinterpret_cast<float*>(tile + 128)[r] = fp16_to_f32(blk.d);
-        }
-    }
-}
-
 template <int NT>
 void legacy_kernel(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_stride, float* out, int64_t out_stride,
                    int rows) {
@@ -78,27 +63,6 @@ void legacy_kernel(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_s
 
 // ---- Q4_K: tile super-block = levels [8 sub-blocks][8 groups][4 rows][4], int32
 // scales [8][4], mins [8][4], float d[4], dmin[4].
-constexpr size_t kK4Scales = 1024, kK4Mins = kK4Scales + 128, kK4D = kK4Mins + 128, kK4DMin = kK4D + 16,
-                 kK4Bytes = kK4DMin + 16;
-
-void repack_q4_k(const TileRows& rows, int64_t nb, uint8_t* tile) {
-    for (int64_t b = 0; b < nb; ++b, tile += kK4Bytes) {
-        for (int r = 0; r < kTileRows; ++r) {
-            const BlockQ4_K& blk = reinterpret_cast<const BlockQ4_K*>(rows.row[r])[b];
-            int8_t l[kQK_K];
-            int32_t sc[8], mn[8];
-            block_levels(blk, l, sc, mn);
-            for (int j = 0; j < 8; ++j) {
-                put_groups(tile + 128 * j, r, l + 32 * j, 8);
-                reinterpret_cast<int32_t*>(tile + kK4Scales)[4 * j + r] = sc[j];
-                reinterpret_cast<int32_t*>(tile + kK4Mins)[4 * j + r] = mn[j];
-            }
-            reinterpret_cast<float*>(tile + kK4D)[r] = fp16_to_f32(blk.d);
-            reinterpret_cast<float*>(tile + kK4DMin)[r] = fp16_to_f32(blk.dmin);
-        }
-    }
-}
-
 template <int NT>
 void q4_k_kernel(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_stride, float* out, int64_t out_stride,
                  int rows) {
@@ -131,24 +95,6 @@ void q4_k_kernel(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_str
 
 // ---- Q6_K: tile super-block = levels [16 sub-blocks][4 groups][4 rows][4] (q - 32),
 // int32 scales [16][4], float d[4].
-constexpr size_t kK6Scales = 1024, kK6D = kK6Scales + 256, kK6Bytes = kK6D + 16;
-
-void repack_q6_k(const TileRows& rows, int64_t nb, uint8_t* tile) {
-    for (int64_t b = 0; b < nb; ++b, tile += kK6Bytes) {
-        for (int r = 0; r < kTileRows; ++r) {
-            const BlockQ6_K& blk = reinterpret_cast<const BlockQ6_K*>(rows.row[r])[b];
-            int8_t l[kQK_K];
-            int32_t sc[16];
-            block_levels(blk, l, sc);
-            for (int j = 0; j < 16; ++j) {
-                put_groups(tile + 64 * j, r, l + 16 * j, 4);
-                reinterpret_cast<int32_t*>(tile + kK6Scales)[4 * j + r] = sc[j];
-            }
-            reinterpret_cast<float*>(tile + kK6D)[r] = fp16_to_f32(blk.d);
-        }
-    }
-}
-
 template <int NT>
 void q6_k_kernel(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_stride, float* out, int64_t out_stride,
                  int rows) {
@@ -224,16 +170,18 @@ template <typename Block>
 void gemm_legacy(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, size_t w_stride, const void* x,
                  size_t x_stride, float* out, int64_t out_stride) {
     run_tiles(n, 32, kLegacyBytes, kMaxTokens, n_rows, n_tokens, w, w_stride, x, x_stride, out, out_stride,
-              repack_legacy<Block>, token_dispatch<Legacy>());
+              repack_legacy<Block, put_groups>, token_dispatch<Legacy>());
 }
 void gemm_q4_k(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, size_t w_stride, const void* x,
                size_t x_stride, float* out, int64_t out_stride) {
-    run_tiles(n, kQK_K, kK4Bytes, kMaxTokens, n_rows, n_tokens, w, w_stride, x, x_stride, out, out_stride, repack_q4_k,
+    run_tiles(n, kQK_K, kK4Bytes, kMaxTokens, n_rows, n_tokens, w, w_stride, x, x_stride, out, out_stride,
+              repack_q4_k<put_groups>,
               token_dispatch<K4>());
 }
 void gemm_q6_k(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, size_t w_stride, const void* x,
                size_t x_stride, float* out, int64_t out_stride) {
-    run_tiles(n, kQK_K, kK6Bytes, kMaxTokens, n_rows, n_tokens, w, w_stride, x, x_stride, out, out_stride, repack_q6_k,
+    run_tiles(n, kQK_K, kK6Bytes, kMaxTokens, n_rows, n_tokens, w, w_stride, x, x_stride, out, out_stride,
+              repack_q6_k<put_groups>,
               token_dispatch<K6>());
 }
 

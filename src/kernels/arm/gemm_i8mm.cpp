@@ -18,9 +18,9 @@ namespace {
 
 constexpr int kMaxPairs = 2;  // tokens per kernel call: 2 pairs
 
-// Places levels [0, 8 * steps) of row r (0..3) at [step][pair][row in pair][8].
-inline void put_steps(uint8_t* dst, int r, const int8_t* levels, int steps) {
-    for (int s = 0; s < steps; ++s) std::memcpy(dst + 32 * s + 16 * (r / 2) + 8 * (r % 2), levels + 8 * s, 8);
+// Places n levels of row r (0..3) as steps of 8 at [step][pair][row in pair][8].
+inline void put_steps(uint8_t* dst, int r, const int8_t* levels, int n) {
+    for (int s = 0; s < n / 8; ++s) std::memcpy(dst + 32 * s + 16 * (r / 2) + 8 * (r % 2), levels + 8 * s, 8);
 }
 
 // Per-lane [v[2p], v[2p], v[2p + 1], v[2p + 1]] for row pair p of a 4-row vector.
@@ -43,21 +43,6 @@ inline int8x16_t token_pair(const int8_t* a, const int8_t* b, int at) {
 }
 
 // ---- Q4_0 / Q8_0: tile block = levels [4 steps][2 pairs][2 rows][8], float d[4].
-constexpr size_t kLegacyBytes = 128 + 16;
-
-template <typename Block>
-void repack_legacy(const TileRows& rows, int64_t nb, uint8_t* tile) {
-    for (int64_t b = 0; b < nb; ++b, tile += kLegacyBytes) {
-        for (int r = 0; r < kTileRows; ++r) {
-            const Block& blk = reinterpret_cast<const Block*>(rows.row[r])[b];
-            int8_t l[32];
-            block_levels(blk, l);
-            put_steps(tile, r, l, 4);
-            reinterpret_cast<float*>(tile + 128)[r] = fp16_to_f32(blk.d);
-        }
-    }
-}
-
 template <int NP>
 void legacy_kernel(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_stride, int tokens, float* out,
                    int64_t out_stride, int rows) {
@@ -88,27 +73,6 @@ void legacy_kernel(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_s
 
 // ---- Q4_K: levels [8 sub-blocks][4 steps][2 pairs][2 rows][8], int32 scales [8][4],
 // mins [8][4], float d[4], dmin[4].
-constexpr size_t kK4Scales = 1024, kK4Mins = kK4Scales + 128, kK4D = kK4Mins + 128, kK4DMin = kK4D + 16,
-                 kK4Bytes = kK4DMin + 16;
-
-void repack_q4_k(const TileRows& rows, int64_t nb, uint8_t* tile) {
-    for (int64_t b = 0; b < nb; ++b, tile += kK4Bytes) {
-        for (int r = 0; r < kTileRows; ++r) {
-            const BlockQ4_K& blk = reinterpret_cast<const BlockQ4_K*>(rows.row[r])[b];
-            int8_t l[kQK_K];
-            int32_t sc[8], mn[8];
-            block_levels(blk, l, sc, mn);
-            for (int j = 0; j < 8; ++j) {
-                put_steps(tile + 128 * j, r, l + 32 * j, 4);
-                reinterpret_cast<int32_t*>(tile + kK4Scales)[4 * j + r] = sc[j];
-                reinterpret_cast<int32_t*>(tile + kK4Mins)[4 * j + r] = mn[j];
-            }
-            reinterpret_cast<float*>(tile + kK4D)[r] = fp16_to_f32(blk.d);
-            reinterpret_cast<float*>(tile + kK4DMin)[r] = fp16_to_f32(blk.dmin);
-        }
-    }
-}
-
 template <int NP>
 void q4_k_kernel(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_stride, int tokens, float* out,
                  int64_t out_stride, int rows) {
@@ -164,24 +128,6 @@ void q4_k_kernel(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_str
 
 // ---- Q6_K: levels [16 sub-blocks][2 steps][2 pairs][2 rows][8] (q - 32), int32
 // scales [16][4], float d[4].
-constexpr size_t kK6Scales = 1024, kK6D = kK6Scales + 256, kK6Bytes = kK6D + 16;
-
-void repack_q6_k(const TileRows& rows, int64_t nb, uint8_t* tile) {
-    for (int64_t b = 0; b < nb; ++b, tile += kK6Bytes) {
-        for (int r = 0; r < kTileRows; ++r) {
-            const BlockQ6_K& blk = reinterpret_cast<const BlockQ6_K*>(rows.row[r])[b];
-            int8_t l[kQK_K];
-            int32_t sc[16];
-            block_levels(blk, l, sc);
-            for (int j = 0; j < 16; ++j) {
-                put_steps(tile + 64 * j, r, l + 16 * j, 2);
-                reinterpret_cast<int32_t*>(tile + kK6Scales)[4 * j + r] = sc[j];
-            }
-            reinterpret_cast<float*>(tile + kK6D)[r] = fp16_to_f32(blk.d);
-        }
-    }
-}
-
 template <int NP>
 void q6_k_kernel(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_stride, int tokens, float* out,
                  int64_t out_stride, int rows) {
@@ -230,7 +176,7 @@ template <typename Block>
 void gemm_legacy(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, size_t w_stride, const void* x,
                  size_t x_stride, float* out, int64_t out_stride) {
     run_tiles(n, 32, kLegacyBytes, 2 * kMaxPairs, n_rows, n_tokens, w, w_stride, x, x_stride, out, out_stride,
-              repack_legacy<Block>,
+              repack_legacy<Block, put_steps>,
               [](const uint8_t* tile, int64_t nb, const uint8_t* xp, size_t xs, int tokens, float* o, int64_t os, int r) {
                   if (tokens > 2)
                       legacy_kernel<2>(tile, nb, xp, xs, tokens, o, os, r);
@@ -242,7 +188,7 @@ void gemm_legacy(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, siz
 void gemm_q4_k(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, size_t w_stride, const void* x,
                size_t x_stride, float* out, int64_t out_stride) {
     run_tiles(n, kQK_K, kK4Bytes, 2 * kMaxPairs, n_rows, n_tokens, w, w_stride, x, x_stride, out, out_stride,
-              repack_q4_k,
+              repack_q4_k<put_steps>,
               [](const uint8_t* tile, int64_t nb, const uint8_t* xp, size_t xs, int tokens, float* o, int64_t os, int r) {
                   if (tokens > 2)
                       q4_k_kernel<2>(tile, nb, xp, xs, tokens, o, os, r);
@@ -254,7 +200,7 @@ void gemm_q4_k(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, size_
 void gemm_q6_k(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, size_t w_stride, const void* x,
                size_t x_stride, float* out, int64_t out_stride) {
     run_tiles(n, kQK_K, kK6Bytes, 2 * kMaxPairs, n_rows, n_tokens, w, w_stride, x, x_stride, out, out_stride,
-              repack_q6_k,
+              repack_q6_k<put_steps>,
               [](const uint8_t* tile, int64_t nb, const uint8_t* xp, size_t xs, int tokens, float* o, int64_t os, int r) {
                   if (tokens > 2)
                       q6_k_kernel<2>(tile, nb, xp, xs, tokens, o, os, r);
