@@ -54,9 +54,19 @@ using AttnScoresFn = void (*)(int64_t n, int64_t nq, const float* q, int64_t q_s
                               size_t row_stride, float* s, int64_t s_stride);
 using AttnValuesFn = void (*)(int64_t n, int64_t nq, const float* p, int64_t p_stride, int64_t n_kv, const void* v,
                               size_t row_stride, float* o, int64_t o_stride);
-// Element-wise layer functions: gate = silu(gate) * up; x = softmax(x * scale).
+// Multi-query attention of one token over cache rows that every head shares as key
+// (the whole row, n_k values) and as value (its first n_v values): MLA's absorbed form,
+// where a row is [latent c | rotary key]. Rows [0, n_kv), j-th at j * row_stride bytes.
+//   s_hj = scale * dot(q + h * q_stride, K_j),   p_hj = softmax_j(s_hj)
+//   o[h * o_stride + i] = sum_j p_hj * K_j[i]    (i < n_v),
+//   lse[h] = log sum_j exp(s_hj)   so that results over disjoint row ranges merge exactly.
+using AttnMqaFn = void (*)(int64_t n_k, int64_t n_v, int64_t nq, const float* q, int64_t q_stride, float scale,
+                           int64_t n_kv, const void* rows, size_t row_stride, float* o, int64_t o_stride,
+                           float* lse);
+// Element-wise layer functions: gate = silu(gate) * up; x = softmax(x * scale), which
+// returns log sum_i exp(x_i * scale) (the normaliser, for merging partial softmaxes).
 using SwigluFn = void (*)(float* gate, const float* up, int64_t n);
-using SoftmaxFn = void (*)(float* x, int64_t n, float scale);
+using SoftmaxFn = float (*)(float* x, int64_t n, float scale);
 
 struct KernelTable {
     std::string_view isa;                 // "scalar", "avx2", "avx512", "dotprod", "i8mm"
@@ -67,11 +77,18 @@ struct KernelTable {
                                           // (decode): no repacking, activations prepared once
     AttnScoresFn attn_scores[2]{};        // [0]: float cache, [1]: fp16 cache
     AttnValuesFn attn_values[2]{};
+    AttnMqaFn attn_mqa[2]{};              // optional fused form; null: attn_mqa() composes it
     SwigluFn swiglu = nullptr;
     SoftmaxFn softmax = nullptr;
 };
 
 const KernelTable& scalar_table();
+
+// Runs t.attn_mqa[f16], or where the table has none, the same function composed from
+// t.attn_scores, t.softmax and t.attn_values (with the scalar table: the reference).
+void attn_mqa(const KernelTable& t, int f16, int64_t n_k, int64_t n_v, int64_t nq, const float* q,
+              int64_t q_stride, float scale, int64_t n_kv, const void* rows, size_t row_stride, float* o,
+              int64_t o_stride, float* lse);
 // The table in use. Thread-safe after first call.
 const KernelTable& active();
 // Forces a table by name ("scalar", "avx2", ...; "auto" = the best one); returns

@@ -69,7 +69,7 @@ void rope_rotate(float* x, int n_rot, RopePairing pairing, const float* cos, con
 
 // The element-wise functions run on the active kernel table (the scalar table
 // holds the plain loops).
-void softmax(float* x, int64_t n, float scale) { kernels::active().softmax(x, n, scale); }
+float softmax(float* x, int64_t n, float scale) { return kernels::active().softmax(x, n, scale); }
 
 void swiglu(float* gate, const float* up, int64_t n) { kernels::active().swiglu(gate, up, n); }
 

@@ -30,8 +30,8 @@ private:
 // Rotates the first n_rot values of one head vector in place.
 void rope_rotate(float* x, int n_rot, RopePairing pairing, const float* cos, const float* sin);
 
-// In place: x = softmax(x * scale) over n values.
-void softmax(float* x, int64_t n, float scale);
+// In place: x = softmax(x * scale) over n values; returns log sum_i exp(x_i * scale).
+float softmax(float* x, int64_t n, float scale);
 
 // gate[i] = silu(gate[i]) * up[i]
 void swiglu(float* gate, const float* up, int64_t n);

@@ -2,7 +2,7 @@
 // normalised latent c (kv_lora_rank values) and the rotary key k_pe (shared by all
 // heads). Two equivalent ways to attend over it:
 //   decompressed: k_nope, v = attn_kv_b · c for every cached token, then ordinary
-//                 attention (what llama.cpp's reference does; cheaper for long prompts);
+//                 attention (what llama.cpp's reference does; cheaper for short prompts);
 //   absorbed:     fold the key up-projection into the query, q_abs = K_bᵀ q_nope, score
 //                 = q_abs·c + q_pe·k_pe, attend over latents, and apply the value
 //                 up-projection after: o = V_b · Σ p c  (no per-head K/V ever exists).
@@ -61,7 +61,13 @@ void Transformer::attention_mla(int64_t il, const float* h, int64_t n, int64_t p
     ws.attn.resize(size_t(n * H * dv));
     float* attn = ws.attn.data();
     const kernels::KernelTable& kt = kernels::active();
-    const bool absorbed = hp_.mla_split_kv_b || mode == MlaMode::Absorbed || (mode == MlaMode::Auto && n == 1);
+    // Auto: the decompressed form costs a kv_b product per cached token and then 10 kFLOP
+    // per (token, cached token) pair, the absorbed form per-head query products per new
+    // token and 35 kFLOP per pair on a faster kernel; measured on V2-Lite
+    // (dsm bench -p 1024, both forms), they break even near 700 attended tokens.
+    const bool long_attention = pos0 + (n + 1) / 2 >= 700;
+    const bool absorbed = hp_.mla_split_kv_b || mode == MlaMode::Absorbed ||
+                          (mode == MlaMode::Auto && (n == 1 || long_attention));
 
     if (absorbed) {
         // Per head the query becomes [K_bᵀ q_nope | q_pe], as wide as a cache row, so one
@@ -77,20 +83,37 @@ void Transformer::attention_mla(int64_t il, const float* h, int64_t n, int64_t p
         for (int64_t t = 0; t < n; ++t)
             for (int64_t hh = 0; hh < H; ++hh)
                 std::copy_n(q + t * q_w + hh * dk + nope, R, q_cat + (t * H + hh) * lw + r);
-        const int64_t hb = n == 1 ? std::max<int64_t>(1, H / (2 * int64_t(pool.size()))) : H;
-        const int64_t blocks = (H + hb - 1) / hb;
+        // A task attends one token over a range of cache rows with all heads at once (they
+        // share every row). Decode splits the rows so that each thread has a share; the
+        // partial softmaxes then merge by their normalisers.
+        const int64_t chunks = n == 1 ? std::clamp<int64_t>(n_kv / 64, 1, 2 * int64_t(pool.size())) : 1;
+        ws.latent.resize(size_t(chunks * H * r + n * chunks * H));
+        float* parts = ws.latent.data();
+        float* lse = parts + chunks * H * r;
         const int f16 = cache.type() == KvCacheType::F32 ? 0 : 1;
         const size_t row_stride = size_t(cache.width()) * (f16 ? 2 : 4);
-        const void* rows = cache.row(il, 0);
-        ws.per_thread.resize(size_t(pool.size()));
-        for (auto& sc : ws.per_thread) sc.resize(size_t(hb * n_kv));
-        pool.parallel_for(n * blocks, [&](int64_t task, int thread) {
-            const int64_t t = task / blocks, h0 = task % blocks * hb, nh = std::min(hb, H - h0), len = pos0 + t + 1;
-            float* scores = ws.per_thread[size_t(thread)].data();
-            kt.attn_scores[f16](lw, nh, q_cat + (t * H + h0) * lw, lw, len, rows, row_stride, scores, len);
-            for (int64_t g = 0; g < nh; ++g) softmax(scores + g * len, len, hp_.kq_scale);
-            kt.attn_values[f16](r, nh, scores, len, len, rows, row_stride, o_lat + (t * H + h0) * r, r);
+        const auto* rows = static_cast<const uint8_t*>(cache.row(il, 0));
+        pool.parallel_for(n * chunks, [&](int64_t task, int) {
+            const int64_t t = task / chunks, c = task % chunks, len = pos0 + t + 1;
+            const int64_t j0 = len * c / chunks, j1 = len * (c + 1) / chunks;
+            float* o = chunks == 1 ? o_lat + t * H * r : parts + c * H * r;
+            kernels::attn_mqa(kt, f16, lw, r, H, q_cat + t * H * lw, lw, hp_.kq_scale, j1 - j0,
+                              rows + size_t(j0) * row_stride, row_stride, o, r, lse + task * H);
         });
+        if (chunks > 1) {
+            for (int64_t hh = 0; hh < H; ++hh) {
+                float top = -INFINITY;
+                for (int64_t c = 0; c < chunks; ++c) top = std::max(top, lse[c * H + hh]);
+                float w[64], total = 0;
+                for (int64_t c = 0; c < chunks; ++c) total += w[c] = std::exp(lse[c * H + hh] - top);
+                float* oh = o_lat + hh * r;
+                std::fill(oh, oh + r, 0.0f);
+                for (int64_t c = 0; c < chunks; ++c) {
+                    const float wc = w[c] / total, *part = parts + (c * H + hh) * r;
+                    for (int64_t i = 0; i < r; ++i) oh[i] += wc * part[i];
+                }
+            }
+        }
         project_each(H, n, [&](int64_t hh) {
             return Product{L.wv_b.matrix(hh), o_lat + hh * r, H * r, attn + hh * dv, H * dv};
         }, ws, pool);

@@ -107,6 +107,63 @@ TEST(AttentionKernels, ScoresAndValuesMatchScalar) {
     }
 }
 
+// Multi-query attention over shared rows (MLA's absorbed form), fused or composed,
+// against double-precision math. Bounds: a score is a float dot product (n_k roundings
+// of its magnitude); a score error e moves every normalised weight by at most 2e
+// relative, and the weighted sum adds n_kv roundings.
+TEST(AttentionKernels, MultiQueryOverSharedRowsMatchesDoubleMath) {
+    std::mt19937 rng(4);
+    struct Shape { int64_t n_k, n_v, nq, n_kv; };
+    for (bool f16 : {false, true}) {
+        for (Shape sh : {Shape{576, 512, 16, 40}, Shape{576, 512, 5, 17}, Shape{40, 32, 17, 16}, Shape{7, 7, 33, 9},
+                         Shape{72, 40, 3, 1}, Shape{24, 17, 16, 130}}) {
+            const auto [n_k, n_v, nq, n_kv] = sh;
+            const int64_t width = n_k + 3;
+            const Cache c = make_cache(f16, n_kv, width, 0, n_k, rng);
+            const std::vector<float> q = normal(size_t(nq * (n_k + 1)), rng, 1.0f);
+            const float scale = 1.0f / std::sqrt(float(n_k));
+            for (const KernelTable* t : tables()) {
+                std::vector<float> o(size_t(nq * (n_v + 1)), NAN), lse(size_t(nq), NAN);
+                kernels::attn_mqa(*t, f16, n_k, n_v, nq, q.data(), n_k + 1, scale, n_kv, c.at(0), c.row_stride,
+                                  o.data(), n_v + 1, lse.data());
+                const std::string what = std::string(t->isa) + (f16 ? " f16" : " f32") + " n_k=" +
+                                         std::to_string(n_k) + " nq=" + std::to_string(nq) +
+                                         " n_kv=" + std::to_string(n_kv);
+                for (int64_t h = 0; h < nq; ++h) {
+                    std::vector<double> s(static_cast<size_t>(n_kv));
+                    double top = -INFINITY, score_err = 0;
+                    for (int64_t j = 0; j < n_kv; ++j) {
+                        double dot = 0, mag = 0;
+                        for (int64_t i = 0; i < n_k; ++i) {
+                            const double x = double(q[size_t(h * (n_k + 1) + i)]) * c.values[size_t(j * n_k + i)];
+                            dot += x;
+                            mag += std::fabs(x);
+                        }
+                        s[size_t(j)] = scale * dot;
+                        top = std::max(top, s[size_t(j)]);
+                        score_err = std::max(score_err, double(n_k + 4) * std::ldexp(scale * mag, -24));
+                    }
+                    double sum = 0;
+                    for (double& v : s) sum += v = std::exp(v - top);
+                    ASSERT_NEAR(lse[size_t(h)], top + std::log(sum), 2 * score_err + 4e-7 * (std::fabs(top) + 1))
+                        << what << " lse " << h;
+                    for (int64_t i = 0; i < n_v; ++i) {
+                        double want = 0, mag = 0;
+                        for (int64_t j = 0; j < n_kv; ++j) {
+                            want += s[size_t(j)] / sum * c.values[size_t(j * n_k + i)];
+                            mag += s[size_t(j)] / sum * std::fabs(c.values[size_t(j * n_k + i)]);
+                        }
+                        ASSERT_NEAR(o[size_t(h * (n_v + 1) + i)], want,
+                                    (4 * score_err + double(n_kv + 16) * std::ldexp(1.0, -23)) * mag + 1e-30)
+                            << what << " value " << h << "," << i;
+                    }
+                    ASSERT_TRUE(std::isnan(o[size_t(h * (n_v + 1) + n_v)])) << what << ": wrote past n_v";
+                }
+            }
+        }
+    }
+}
+
 // Within 4 ulp of the double-precision function (vector exp vs libm).
 TEST(LayerKernels, SwigluMatchesDoubleMath) {
     std::mt19937 rng(8);
@@ -131,13 +188,14 @@ TEST(LayerKernels, SoftmaxMatchesDoubleMath) {
         const float scale = 0.0883883f;
         for (const KernelTable* t : tables()) {
             std::vector<float> y = x;
-            t->softmax(y.data(), n, scale);
+            const float lse = t->softmax(y.data(), n, scale);
             // Exact math on the arguments every implementation rounds the same way:
             // x * scale and the difference to the maximum, in float.
             float mx = -INFINITY;
             for (float v : x) mx = std::max(mx, v * scale);
             double sum = 0;
             for (float v : x) sum += std::exp(double(v * scale - mx));
+            ASSERT_NEAR(lse, mx + std::log(sum), 3e-7 * (std::fabs(mx) + 1)) << t->isa << " n=" << n;
             for (int64_t i = 0; i < n; ++i) {
                 const double want = std::exp(double(x[size_t(i)] * scale - mx)) / sum;
                 ASSERT_NEAR(y[size_t(i)], want, 3e-7 * want + 1e-38) << t->isa << " n=" << n << " i=" << i;

@@ -48,10 +48,12 @@ TEST(Mla, GqaCacheHoldsKeysAndValues) {
     EXPECT_EQ(ctx->kv_cache_bytes(), uint64_t(2 * 2 * (2 * 16) * 2 * 100));
 }
 
-// Runs the 40-token golden prompt with one MLA mode; returns all logits.
-std::vector<float> run_mode(Model& model, MlaMode mode, bool token_by_token, bool f32_activations = false) {
-    const GoldenPrompt g = read_golden("dsv3-tiny.f32", 40);  // the prompt ids are the same for every model
-    auto ctx = model.create_context({.n_ctx = 64, .n_threads = 2, .kv_type = KvCacheType::F32});
+// Runs the 40-token golden prompt (repeated to n_tokens) with one MLA mode; returns all logits.
+std::vector<float> run_mode(Model& model, MlaMode mode, bool token_by_token, bool f32_activations = false,
+                            int n_tokens = 40) {
+    GoldenPrompt g = read_golden("dsv3-tiny.f32", 40);  // the prompt ids are the same for every model
+    for (size_t i = 0; g.tokens.size() < size_t(n_tokens); ++i) g.tokens.push_back(g.tokens[i]);
+    auto ctx = model.create_context({.n_ctx = std::max(64, n_tokens), .n_threads = 2, .kv_type = KvCacheType::F32});
     dynamic_cast<EngineContext&>(*ctx).set_mla_mode(mode);
     dynamic_cast<EngineContext&>(*ctx).set_f32_activations(f32_activations);
     std::vector<float> out;
@@ -102,6 +104,16 @@ TEST(Mla, AbsorbedEqualsDecompressedToF32Rounding) {
         EXPECT_LT(max_rel_diff(abs_batch, dec), 1e-5);
         EXPECT_LT(max_rel_diff(abs_steps, dec), 1e-5);
     }
+}
+
+// Decode at long contexts splits the cache rows between tasks and merges their partial
+// softmaxes; the result is still the decompressed attention to float rounding.
+TEST(Mla, AbsorbedDecodeOverLongContextsEqualsDecompressed) {
+    DSM_REQUIRE_TESTDATA();
+    auto model = load("dsv2lite-tiny.f32");
+    const auto dec = run_mode(*model, MlaMode::Decompressed, false, false, 300);
+    const auto abs_steps = run_mode(*model, MlaMode::Absorbed, true, false, 300);
+    EXPECT_LT(max_rel_diff(abs_steps, dec), 1e-5);
 }
 
 TEST(Mla, SplitLayoutEqualsLegacyLayout) {

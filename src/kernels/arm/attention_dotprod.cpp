@@ -146,7 +146,7 @@ void swiglu(float* gate, const float* up, int64_t n) {
     for (; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
 }
 
-void softmax(float* x, int64_t n, float scale) {
+float softmax(float* x, int64_t n, float scale) {
     float mx = -INFINITY;
     for (int64_t i = 0; i < n; ++i) {
         x[i] *= scale;
@@ -167,6 +167,7 @@ void softmax(float* x, int64_t n, float scale) {
     }
     const float inv = float(1.0 / sum);
     for (i = 0; i < n; ++i) x[i] *= inv;
+    return mx + float(std::log(sum));
 }
 
 }  // namespace

@@ -65,7 +65,7 @@ void swiglu(float* gate, const float* up, int64_t n) {
     }
 }
 
-void softmax(float* x, int64_t n, float scale) {
+float softmax(float* x, int64_t n, float scale) {
     float mx = -INFINITY;
     for (int64_t i = 0; i < n; ++i) {
         x[i] *= scale;
@@ -78,6 +78,7 @@ void softmax(float* x, int64_t n, float scale) {
     }
     const float inv = float(1.0 / sum);
     for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+    return mx + float(std::log(sum));
 }
 
 }  // namespace dsm::kernels::scalar

@@ -33,7 +33,7 @@ void attn_values_f32(int64_t n, int64_t nq, const float* p, int64_t p_stride, in
 void attn_values_f16(int64_t n, int64_t nq, const float* p, int64_t p_stride, int64_t n_kv, const void* v,
                      size_t row_stride, float* o, int64_t o_stride);
 void swiglu(float* gate, const float* up, int64_t n);
-void softmax(float* x, int64_t n, float scale);
+float softmax(float* x, int64_t n, float scale);
 
 void from_float_f32(const float* x, void* y, int64_t n);
 void from_float_f16(const float* x, void* y, int64_t n);

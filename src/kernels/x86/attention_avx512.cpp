@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "kernels/x86/avx512.hpp"
 
@@ -172,6 +173,114 @@ inline __m512 exp16(__m512 x) {
     return _mm512_mask_mov_ps(y, _mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q), x);  // NaN stays NaN
 }
 
+// Multi-query attention over shared rows (MLA), 16 heads to a register: lane h of
+// every vector belongs to head h. The queries are stored transposed (qT[c] = the 16
+// heads' c-th values), so a score row is 16 heads x 1 cache row and each cache value
+// is broadcast once for all heads; the values pass likewise broadcasts the row values
+// against the 16 heads' probabilities. Rows are taken in blocks of kMqaBlock
+// (converted to float once for both passes) under an online softmax: the running
+// maximum rescales the accumulated output when a block raises it.
+constexpr int64_t kMqaBlock = 16;
+
+// Scores of R rows (float, `stride` floats apart) for the 16 heads: out[r] = sum_c row_r[c] qT[c].
+template <int R>
+inline void mqa_scores(int64_t n_k, const float* qT, const float* row, int64_t stride, __m512* out) {
+    __m512 acc[R];
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
+    for (int64_t c = 0; c < n_k; ++c) {
+        const __m512 qv = _mm512_loadu_ps(qT + c * 16);
+#pragma GCC unroll 8
+        for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(_mm512_set1_ps(row[r * stride + c]), qv, acc[r]);
+    }
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) out[r] = acc[r];
+}
+
+// o[i] += sum_j row_j[i0 + i] p[j] for NI (<= 16) output values of the 16 heads.
+template <int NI>
+inline void mqa_values(int64_t nb, const float* p, const float* row, int64_t stride, float* o) {
+    __m512 acc[NI];
+#pragma GCC unroll 16
+    for (int i = 0; i < NI; ++i) acc[i] = _mm512_loadu_ps(o + i * 16);
+    for (int64_t j = 0; j < nb; ++j) {
+        const __m512 pj = _mm512_loadu_ps(p + j * 16);
+        const float* rj = row + j * stride;
+#pragma GCC unroll 16
+        for (int i = 0; i < NI; ++i) acc[i] = _mm512_fmadd_ps(_mm512_set1_ps(rj[i]), pj, acc[i]);
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < NI; ++i) _mm512_storeu_ps(o + i * 16, acc[i]);
+}
+
+template <bool F16>
+void attn_mqa(int64_t n_k, int64_t n_v, int64_t nq, const float* q, int64_t q_stride, float scale, int64_t n_kv,
+              const void* rows, size_t row_stride, float* o, int64_t o_stride, float* lse) {
+    const int64_t kp = (n_k + 15) / 16 * 16;  // converted row stride (floats)
+    thread_local std::vector<float> scratch;
+    scratch.resize(size_t(n_k * 16 + n_v * 16 + kMqaBlock * 16 + (F16 ? kMqaBlock * kp : 0)));
+    float *qT = scratch.data(), *O = qT + n_k * 16, *P = O + n_v * 16, *buf = P + kMqaBlock * 16;
+    for (int64_t g0 = 0; g0 < nq; g0 += 16) {
+        const int64_t ng = std::min<int64_t>(16, nq - g0);
+        for (int64_t c = 0; c < n_k; ++c)
+            for (int64_t h = 0; h < 16; ++h) qT[c * 16 + h] = h < ng ? scale * q[(g0 + h) * q_stride + c] : 0.0f;
+        std::fill(O, O + n_v * 16, 0.0f);
+        __m512 M = _mm512_set1_ps(-INFINITY);
+        __m512d L0 = _mm512_setzero_pd(), L1 = L0;  // the normaliser, summed in double as softmax does
+        for (int64_t j0 = 0; j0 < n_kv; j0 += kMqaBlock) {
+            const int64_t nb = std::min(kMqaBlock, n_kv - j0);
+            const float* base;
+            int64_t stride;
+            if constexpr (F16) {
+                for (int64_t j = 0; j < nb; ++j) {
+                    const void* src = row_at(rows, row_stride, j0 + j);
+                    for (int64_t i = 0; i < n_k; i += 16) {
+                        const __mmask16 m = tail_mask(n_k - i);
+                        _mm512_mask_storeu_ps(buf + j * kp + i, m, load_row<true>(src, i, m));
+                    }
+                }
+                base = buf, stride = kp;
+            } else {
+                base = static_cast<const float*>(row_at(rows, row_stride, j0)), stride = int64_t(row_stride / 4);
+            }
+            __m512 S[kMqaBlock];
+            int64_t j = 0;
+            for (; j + 8 <= nb; j += 8) mqa_scores<8>(n_k, qT, base + j * stride, stride, S + j);
+            for (; j < nb; ++j) mqa_scores<1>(n_k, qT, base + j * stride, stride, S + j);
+            __m512 Mn = M;
+            for (j = 0; j < nb; ++j) Mn = _mm512_max_ps(Mn, S[j]);
+            if (_mm512_cmp_ps_mask(Mn, M, _CMP_NEQ_OQ) & 0xffff) {
+                // A new maximum: earlier terms shrink by exp(M - Mn) (0 for the first block).
+                const __m512 alpha = exp16(_mm512_sub_ps(M, Mn));
+                L0 = _mm512_mul_pd(L0, _mm512_cvtps_pd(_mm512_castps512_ps256(alpha)));
+                L1 = _mm512_mul_pd(L1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(alpha, 1)));
+                for (int64_t i = 0; i < n_v; ++i) _mm512_storeu_ps(O + i * 16, _mm512_mul_ps(_mm512_loadu_ps(O + i * 16), alpha));
+                M = Mn;
+            }
+            for (j = 0; j < nb; ++j) {
+                const __m512 pj = exp16(_mm512_sub_ps(S[j], M));
+                _mm512_storeu_ps(P + j * 16, pj);
+                L0 = _mm512_add_pd(L0, _mm512_cvtps_pd(_mm512_castps512_ps256(pj)));
+                L1 = _mm512_add_pd(L1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(pj, 1)));
+            }
+            int64_t i = 0;
+            for (; i + 16 <= n_v; i += 16) mqa_values<16>(nb, P, base + i, stride, O + i * 16);
+            for (; i < n_v; ++i) mqa_values<1>(nb, P, base + i, stride, O + i * 16);
+        }
+        alignas(64) float m[16];
+        alignas(64) double l[16];
+        _mm512_store_ps(m, M);
+        _mm512_store_pd(l, L0);
+        _mm512_store_pd(l + 8, L1);
+        for (int64_t h = 0; h < ng; ++h) {
+            const float inv = float(1.0 / l[h]);
+            float* oh = o + (g0 + h) * o_stride;
+            for (int64_t i = 0; i < n_v; ++i) oh[i] = O[i * 16 + h] * inv;
+            lse[g0 + h] = m[h] + float(std::log(l[h]));
+        }
+    }
+}
+
 void swiglu(float* gate, const float* up, int64_t n) {
     for (int64_t i = 0; i < n; i += 16) {
         const __mmask16 m = tail_mask(n - i);
@@ -182,7 +291,7 @@ void swiglu(float* gate, const float* up, int64_t n) {
     }
 }
 
-void softmax(float* x, int64_t n, float scale) {
+float softmax(float* x, int64_t n, float scale) {
     __m512 mx = _mm512_set1_ps(-INFINITY);
     const __m512 sc = _mm512_set1_ps(scale);
     for (int64_t i = 0; i < n; i += 16) {
@@ -200,11 +309,13 @@ void softmax(float* x, int64_t n, float scale) {
         sum0 = _mm512_add_pd(sum0, _mm512_cvtps_pd(_mm512_castps512_ps256(e)));
         sum1 = _mm512_add_pd(sum1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(e, 1)));
     }
-    const __m512 inv = _mm512_set1_ps(float(1.0 / _mm512_reduce_add_pd(_mm512_add_pd(sum0, sum1))));
+    const double sum = _mm512_reduce_add_pd(_mm512_add_pd(sum0, sum1));
+    const __m512 inv = _mm512_set1_ps(float(1.0 / sum));
     for (int64_t i = 0; i < n; i += 16) {
         const __mmask16 m = tail_mask(n - i);
         _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv));
     }
+    return _mm512_cvtss_f32(vmax) + float(std::log(sum));
 }
 
 }  // namespace
@@ -214,6 +325,8 @@ void set_layer_kernels(KernelTable& t) {
     t.attn_scores[1] = attn_scores<true>;
     t.attn_values[0] = attn_values<false>;
     t.attn_values[1] = attn_values<true>;
+    t.attn_mqa[0] = attn_mqa<false>;
+    t.attn_mqa[1] = attn_mqa<true>;
     t.swiglu = swiglu;
     t.softmax = softmax;
 }
