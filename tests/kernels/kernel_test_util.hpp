@@ -165,4 +165,12 @@ inline double order_tolerance(DType t, double mag, int64_t n) {
     return double(3 * (n / bs) + 16) * std::ldexp(mag, -24) + 1e-30;
 }
 
+// The same for the products of tiles (gemm), which may also sum plain float types in
+// float: 16 lanes of n / 16 terms each (or n / 32 pairs, two roundings a pair), then a
+// reduction tree.
+inline double gemm_tolerance(DType t, double mag, int64_t n) {
+    if (info(t).block_size == 1) return double(n / 16 + 8) * std::ldexp(mag, -24) + 1e-30;
+    return order_tolerance(t, mag, n);
+}
+
 }  // namespace dsm::test

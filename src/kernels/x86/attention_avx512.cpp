@@ -35,14 +35,6 @@ inline const void* row_at(const void* base, size_t stride, int64_t j) {
     return static_cast<const uint8_t*>(base) + size_t(j) * stride;
 }
 
-// The sums of the 16 lanes of a, b, c and d, in one register.
-inline __m128 reduce4(__m512 a, __m512 b, __m512 c, __m512 d) {
-    auto fold = [](__m512 v) { return _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_extractf32x8_ps(v, 1)); };
-    const __m256 ab = _mm256_hadd_ps(fold(a), fold(b)), cd = _mm256_hadd_ps(fold(c), fold(d));
-    const __m256 abcd = _mm256_hadd_ps(ab, cd);  // per 128-bit half: [a, b, c, d] partial sums
-    return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
-}
-
 // Accumulators as named registers: GCC keeps a 2-D array of vectors in memory.
 template <bool F16, int HQ, int JK>
 void scores_tile(int64_t n, const float* q, int64_t q_stride, const void* k, size_t row_stride, float* s,
