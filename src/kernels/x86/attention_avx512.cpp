@@ -4,13 +4,6 @@
 // Scores: tiles of 3 query heads x 4 cache rows share every loaded query chunk and
 // converted key chunk (12 accumulators). Values: 4 heads x 64 output values per pass,
 // each cache row converted once per pass for all 4 heads.
-// GCC 12 warns about the _mm512_undefined_*() inside its own intrinsics (GCC bug 105593).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-#include <immintrin.h>
-
 #include <algorithm>
 #include <cmath>
 #include <vector>

@@ -1,6 +1,12 @@
 // Internal: pieces of avx512_table() that live in separate files. Only files
 // compiled with the AVX-512 flags (*_avx512.cpp) include this.
 #pragma once
+// GCC 12 warns about the _mm512_undefined_*() inside its own intrinsics (GCC bug 105593);
+// the pragmas cover every file that includes this header.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#endif
 #include <immintrin.h>
 
 #include "kernels/kernels.hpp"

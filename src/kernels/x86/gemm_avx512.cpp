@@ -11,13 +11,6 @@
 //   Q6_K: -32 * sum_j scale_j * bsum_j with vpdpwssd on (scale, scale) pairs;
 //   Q4_K / Q5_K: the mins term sum_j min_j * bsum_j likewise, scaled by dmin.
 // The float part per block is the scalar kernels' d_w * d_x * isum (with FMA).
-// GCC 12 warns about the _mm512_undefined_*() inside its own intrinsics (GCC bug 105593).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-#include <immintrin.h>
-
 #include <algorithm>
 #include <cstddef>
 #include <cstring>

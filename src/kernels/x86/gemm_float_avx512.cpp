@@ -8,12 +8,6 @@
 //         one rounding per pair: the float summation the contract allows).
 // Rows and tokens past the end of a partial tile repeat the last valid one and are
 // computed but not stored, so one tile shape serves every size.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-#include <immintrin.h>
-
 #include <algorithm>
 #include <cstdint>
 

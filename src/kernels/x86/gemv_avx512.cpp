@@ -6,13 +6,6 @@
 // low nibbles are the blocks' elements 0..15 and the high nibbles 16..31, so the
 // prepared activations hold the matching halves (lo = x[0..16) of the 4 blocks,
 // hi = x[16..32)) and the per-lane start value -8 * (sum of the lane's 8 values).
-// GCC 12 warns about the _mm512_undefined_*() inside its own intrinsics (GCC bug 105593).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-#include <immintrin.h>
-
 #include <algorithm>
 #include <cstring>
 

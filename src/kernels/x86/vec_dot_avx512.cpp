@@ -8,13 +8,6 @@
 //
 // from_float: the same arithmetic as the scalar quantizers, lane by lane, so the
 // bytes are identical (see quantize_q8_0_activations & co. in quant/quant.hpp).
-// GCC 12 warns about the _mm512_undefined_*() inside its own intrinsics (GCC bug 105593).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#endif
-#include <immintrin.h>
-
 #include <cstring>
 
 #include "core/fp16.hpp"
