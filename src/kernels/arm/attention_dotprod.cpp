@@ -3,10 +3,12 @@
 //
 // Scores: tiles of 2 query heads x 4 cache rows share every loaded chunk (8 sums).
 // Values: 4 heads x 16 outputs per pass, each cache row chunk converted once per pass.
+// MLA's multi-query form has its own fused kernel (attn_mqa, below).
 #include <arm_neon.h>
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "core/fp16.hpp"
 #include "kernels/arm/arm.hpp"
@@ -136,6 +138,143 @@ inline float32x4_t exp4(float32x4_t x) {
     return vbslq_f32(vceqq_f32(x, x), y, x);  // NaN stays NaN
 }
 
+// Multi-query attention over shared rows (MLA), as the AVX-512 kernel does it: the 16
+// heads' queries are stored transposed (qT[c] = the 16 heads' c-th values, four
+// registers), so a score row is 16 heads x 1 cache row and each cache value, taken from
+// a register lane (vfmaq_laneq), serves all heads; the values pass likewise multiplies
+// the 16 heads' probabilities by one row value per lane. Rows go in blocks of
+// kMqaBlock (converted to float once for both passes) under an online softmax.
+constexpr int64_t kMqaBlock = 16;
+
+// Lane L of four row chunks against the 16 heads' query values qT[c + L].
+template <int R, int L>
+inline void mqa_score_lane(const float* qc, const float32x4_t* kv, float32x4_t (*acc)[4]) {
+    const float32x4_t q0 = vld1q_f32(qc + 16 * L), q1 = vld1q_f32(qc + 16 * L + 4), q2 = vld1q_f32(qc + 16 * L + 8),
+                      q3 = vld1q_f32(qc + 16 * L + 12);
+    for (int r = 0; r < R; ++r) {
+        acc[r][0] = vfmaq_laneq_f32(acc[r][0], q0, kv[r], L);
+        acc[r][1] = vfmaq_laneq_f32(acc[r][1], q1, kv[r], L);
+        acc[r][2] = vfmaq_laneq_f32(acc[r][2], q2, kv[r], L);
+        acc[r][3] = vfmaq_laneq_f32(acc[r][3], q3, kv[r], L);
+    }
+}
+
+// out[r * 16 + h] = sum_c row_r[c] qT[c * 16 + h] for R rows `stride` floats apart.
+template <int R>
+void mqa_scores(int64_t n_k, const float* qT, const float* row, int64_t stride, float* out) {
+    float32x4_t acc[R][4];
+    for (int r = 0; r < R; ++r)
+        for (int k = 0; k < 4; ++k) acc[r][k] = vdupq_n_f32(0);
+    int64_t c = 0;
+    for (; c + 4 <= n_k; c += 4) {
+        float32x4_t kv[R];
+        for (int r = 0; r < R; ++r) kv[r] = vld1q_f32(row + r * stride + c);
+        const float* qc = qT + c * 16;
+        mqa_score_lane<R, 0>(qc, kv, acc);
+        mqa_score_lane<R, 1>(qc, kv, acc);
+        mqa_score_lane<R, 2>(qc, kv, acc);
+        mqa_score_lane<R, 3>(qc, kv, acc);
+    }
+    for (; c < n_k; ++c)
+        for (int r = 0; r < R; ++r)
+            for (int k = 0; k < 4; ++k) acc[r][k] = vfmaq_n_f32(acc[r][k], vld1q_f32(qT + c * 16 + 4 * k), row[r * stride + c]);
+    for (int r = 0; r < R; ++r)
+        for (int k = 0; k < 4; ++k) vst1q_f32(out + r * 16 + 4 * k, acc[r][k]);
+}
+
+// Lane L of a row chunk times the 16 heads' probabilities, into output value i0 + L.
+template <int L>
+inline void mqa_value_lane(const float32x4_t* p, float32x4_t v, float32x4_t* acc) {
+    for (int k = 0; k < 4; ++k) acc[4 * L + k] = vfmaq_laneq_f32(acc[4 * L + k], p[k], v, L);
+}
+
+// O[(i0 + l) * 16 + h] += sum_j P[j * 16 + h] row_j[i0 + l] for l < 4.
+void mqa_values4(int64_t nb, const float* P, const float* row, int64_t stride, int64_t i0, float* O) {
+    float32x4_t acc[16];
+    for (int k = 0; k < 16; ++k) acc[k] = vld1q_f32(O + i0 * 16 + 4 * k);
+    for (int64_t j = 0; j < nb; ++j) {
+        const float32x4_t p[4] = {vld1q_f32(P + j * 16), vld1q_f32(P + j * 16 + 4), vld1q_f32(P + j * 16 + 8),
+                                  vld1q_f32(P + j * 16 + 12)};
+        const float32x4_t v = vld1q_f32(row + j * stride + i0);
+        mqa_value_lane<0>(p, v, acc);
+        mqa_value_lane<1>(p, v, acc);
+        mqa_value_lane<2>(p, v, acc);
+        mqa_value_lane<3>(p, v, acc);
+    }
+    for (int k = 0; k < 16; ++k) vst1q_f32(O + i0 * 16 + 4 * k, acc[k]);
+}
+
+template <bool F16>
+void attn_mqa(int64_t n_k, int64_t n_v, int64_t nq, const float* q, int64_t q_stride, float scale, int64_t n_kv,
+              const void* rows, size_t row_stride, float* o, int64_t o_stride, float* lse) {
+    thread_local std::vector<float> scratch;
+    scratch.resize(size_t(n_k * 16 + n_v * 16 + 2 * kMqaBlock * 16 + (F16 ? kMqaBlock * n_k : 0)));
+    float *qT = scratch.data(), *O = qT + n_k * 16, *S = O + n_v * 16, *P = S + kMqaBlock * 16;
+    float* buf = P + kMqaBlock * 16;
+    for (int64_t g0 = 0; g0 < nq; g0 += 16) {
+        const int64_t ng = std::min<int64_t>(16, nq - g0);
+        for (int64_t c = 0; c < n_k; ++c)
+            for (int64_t h = 0; h < 16; ++h) qT[c * 16 + h] = h < ng ? scale * q[(g0 + h) * q_stride + c] : 0.0f;
+        std::fill(O, O + n_v * 16, 0.0f);
+        float M[16];
+        double L[16] = {};  // the normaliser, summed in double as softmax does
+        std::fill(M, M + 16, -INFINITY);
+        for (int64_t j0 = 0; j0 < n_kv; j0 += kMqaBlock) {
+            const int64_t nb = std::min(kMqaBlock, n_kv - j0);
+            const float* base;
+            int64_t stride;
+            if constexpr (F16) {
+                for (int64_t j = 0; j < nb; ++j) {
+                    const void* src = row_at(rows, row_stride, j0 + j);
+                    int64_t i = 0;
+                    for (; i + 4 <= n_k; i += 4) vst1q_f32(buf + j * n_k + i, load4<true>(src, i));
+                    for (; i < n_k; ++i) buf[j * n_k + i] = load1<true>(src, i);
+                }
+                base = buf, stride = n_k;
+            } else {
+                base = static_cast<const float*>(row_at(rows, row_stride, j0)), stride = int64_t(row_stride / 4);
+            }
+            int64_t j = 0;
+            for (; j + 4 <= nb; j += 4) mqa_scores<4>(n_k, qT, base + j * stride, stride, S + j * 16);
+            for (; j < nb; ++j) mqa_scores<1>(n_k, qT, base + j * stride, stride, S + j * 16);
+            for (int k = 0; k < 4; ++k) {
+                float32x4_t m_old = vld1q_f32(M + 4 * k), m_new = m_old;
+                for (j = 0; j < nb; ++j) m_new = vmaxq_f32(m_new, vld1q_f32(S + j * 16 + 4 * k));
+                if (vmaxvq_u32(vmvnq_u32(vceqq_f32(m_new, m_old))) != 0) {
+                    // A new maximum: earlier terms shrink by exp(M - Mn) (0 for the first block).
+                    const float32x4_t alpha = exp4(vsubq_f32(m_old, m_new));
+                    float a[4];
+                    vst1q_f32(a, alpha);
+                    for (int l = 0; l < 4; ++l) L[4 * k + l] *= double(a[l]);
+                    for (int64_t i = 0; i < n_v; ++i)
+                        vst1q_f32(O + i * 16 + 4 * k, vmulq_f32(vld1q_f32(O + i * 16 + 4 * k), alpha));
+                    vst1q_f32(M + 4 * k, m_new);
+                }
+                float64x2_t l0 = vld1q_f64(L + 4 * k), l1 = vld1q_f64(L + 4 * k + 2);
+                for (j = 0; j < nb; ++j) {
+                    const float32x4_t p = exp4(vsubq_f32(vld1q_f32(S + j * 16 + 4 * k), m_new));
+                    vst1q_f32(P + j * 16 + 4 * k, p);
+                    l0 = vaddq_f64(l0, vcvt_f64_f32(vget_low_f32(p)));
+                    l1 = vaddq_f64(l1, vcvt_high_f64_f32(p));
+                }
+                vst1q_f64(L + 4 * k, l0);
+                vst1q_f64(L + 4 * k + 2, l1);
+            }
+            int64_t i = 0;
+            for (; i + 4 <= n_v; i += 4) mqa_values4(nb, P, base, stride, i, O);
+            for (; i < n_v; ++i)
+                for (j = 0; j < nb; ++j)
+                    for (int64_t h = 0; h < 16; ++h) O[i * 16 + h] += P[j * 16 + h] * base[j * stride + i];
+        }
+        for (int64_t h = 0; h < ng; ++h) {
+            const float inv = float(1.0 / L[h]);
+            float* oh = o + (g0 + h) * o_stride;
+            for (int64_t i = 0; i < n_v; ++i) oh[i] = O[i * 16 + h] * inv;
+            lse[g0 + h] = M[h] + float(std::log(L[h]));
+        }
+    }
+}
+
 void swiglu(float* gate, const float* up, int64_t n) {
     int64_t i = 0;
     for (; i + 4 <= n; i += 4) {
@@ -177,6 +316,8 @@ void set_layer_kernels(KernelTable& t) {
     t.attn_scores[1] = attn_scores<true>;
     t.attn_values[0] = attn_values<false>;
     t.attn_values[1] = attn_values<true>;
+    t.attn_mqa[0] = attn_mqa<false>;
+    t.attn_mqa[1] = attn_mqa<true>;
     t.swiglu = swiglu;
     t.softmax = softmax;
 }
