@@ -157,30 +157,43 @@ inline __m128i k4_scales_mins(const uint8_t* packed) {
     return _mm_setr_epi32(int(a & 0x3f3f3f3fu), int(sc_hi), int(b & 0x3f3f3f3fu), int(m_hi));
 }
 
+// Each dpbusd leaves 8 lanes per sub-block of sums of 4 products (|sum| <= 15 * 128 * 4,
+// so they fit 16 bits). Packing two such results to 16-bit words (vpackssdw, exact)
+// lets one vpdpwssd apply both sub-blocks' scales: per 128-bit lane k the packed words
+// are [first lanes 4k..4k+3 | second lanes 4k..4k+3], i.e. sub-blocks (0, 1) for k < 2
+// and (2, 3) for k >= 2 of a (0, 2) / (1, 3) pair. The scale words come from one byte
+// shuffle of the 8 scales: lanes 0, 1 take (s0, s1), lanes 2, 3 (s2, s3) for the first
+// pair of parts; (s4, s5) / (s6, s7) for the second.
+constexpr auto kScaleWords = [] {
+    struct alignas(64) Rows {
+        int8_t idx[2][64];
+        constexpr const int8_t* operator[](int i) const { return idx[i]; }
+    } t{};
+    for (int half = 0; half < 2; ++half)
+        for (int k = 0; k < 4; ++k)
+            for (int i = 0; i < 8; ++i) {
+                t.idx[half][16 * k + 2 * i] = int8_t(4 * half + (k < 2 ? 0 : 2) + (i < 4 ? 0 : 1));
+                t.idx[half][16 * k + 2 * i + 1] = int8_t(-128);  // 0x80: a zero high byte
+            }
+    return t;
+}();
+
 float row_q4_k(const BlockQ4_K* w, int64_t nb, const PreparedQ4K* x) {
     const __m512i m4 = _mm512_set1_epi8(0x0f);
-    // Lanes 0..7 take scale first, lanes 8..15 scale first + 2.
-    auto lane_scales = [](__m512i sc32, int first) {
-        return _mm512_permutexvar_epi32(
-            _mm512_setr_epi32(first, first, first, first, first, first, first, first, first + 2, first + 2, first + 2,
-                              first + 2, first + 2, first + 2, first + 2, first + 2),
-            sc32);
-    };
+    const __m512i idx_lo = _mm512_load_si512(kScaleWords[0]), idx_hi = _mm512_load_si512(kScaleWords[1]);
     __m512 acc = _mm512_setzero_ps();
     __m128 acc_min = _mm_setzero_ps();
     for (int64_t i = 0; i < nb; ++i) {
         const __m128i sm = k4_scales_mins(w[i].scales);
-        const __m512i sc32 = _mm512_cvtepu8_epi32(sm);  // (scale, 0) 16-bit pairs in lanes 0..7
+        const __m512i sm4 = _mm512_broadcast_i32x4(sm);
         const __m512i a = _mm512_loadu_si512(w[i].qs), b = _mm512_loadu_si512(w[i].qs + 64);
         const __m512i zero = _mm512_setzero_si512();
-        __m512i isum = _mm512_dpwssd_epi32(zero, _mm512_dpbusd_epi32(zero, _mm512_and_si512(a, m4), _mm512_loadu_si512(x[i].x[0])),
-                                           lane_scales(sc32, 0));
-        isum = _mm512_dpwssd_epi32(isum, _mm512_dpbusd_epi32(zero, _mm512_and_si512(_mm512_srli_epi16(a, 4), m4), _mm512_loadu_si512(x[i].x[1])),
-                                   lane_scales(sc32, 1));
-        isum = _mm512_dpwssd_epi32(isum, _mm512_dpbusd_epi32(zero, _mm512_and_si512(b, m4), _mm512_loadu_si512(x[i].x[2])),
-                                   lane_scales(sc32, 4));
-        isum = _mm512_dpwssd_epi32(isum, _mm512_dpbusd_epi32(zero, _mm512_and_si512(_mm512_srli_epi16(b, 4), m4), _mm512_loadu_si512(x[i].x[3])),
-                                   lane_scales(sc32, 5));
+        const __m512i d0 = _mm512_dpbusd_epi32(zero, _mm512_and_si512(a, m4), _mm512_loadu_si512(x[i].x[0]));
+        const __m512i d1 = _mm512_dpbusd_epi32(zero, _mm512_and_si512(_mm512_srli_epi16(a, 4), m4), _mm512_loadu_si512(x[i].x[1]));
+        const __m512i d2 = _mm512_dpbusd_epi32(zero, _mm512_and_si512(b, m4), _mm512_loadu_si512(x[i].x[2]));
+        const __m512i d3 = _mm512_dpbusd_epi32(zero, _mm512_and_si512(_mm512_srli_epi16(b, 4), m4), _mm512_loadu_si512(x[i].x[3]));
+        __m512i isum = _mm512_dpwssd_epi32(zero, _mm512_packs_epi32(d0, d1), _mm512_shuffle_epi8(sm4, idx_lo));
+        isum = _mm512_dpwssd_epi32(isum, _mm512_packs_epi32(d2, d3), _mm512_shuffle_epi8(sm4, idx_hi));
         const __m128i mins = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(sm, 8)),
                                             _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].sums)));
         const __m128 dd = _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(int(uint32_t(w[i].d) | uint32_t(w[i].dmin) << 16))),
