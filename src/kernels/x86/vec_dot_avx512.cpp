@@ -299,16 +299,31 @@ inline int weighted_bsums(const BlockQ8_K& y, __m256i c16) {
     return hsum_epi32(_mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(y.bsums)), c16));
 }
 
+// Word shuffles of Q6_K's 16 scales for two parts packed to 16-bit words (vpackssdw):
+// the packed words of 128-bit lane k are [first part's lanes 4k..4k+3 | second's], i.e.
+// sub-blocks first + k and second + k. The parts' sums of 4 products (levels 0..63 times
+// int8) stay within 16 bits, so the packing is exact and one vpdpwssd scales both.
+constexpr auto kQ6ScaleWords = [] {
+    struct alignas(64) Rows {
+        int16_t idx[2][32];
+        constexpr const int16_t* operator[](int i) const { return idx[i]; }
+    } t{};
+    for (int half = 0; half < 2; ++half)
+        for (int w = 0; w < 32; ++w) t.idx[half][w] = int16_t(8 * half + (w % 8 < 4 ? 0 : 4) + w / 8);
+    return t;
+}();
+
 void vec_dot_q6_k(int64_t n, float* out, const void* w, const void* x) {
     const auto* a = static_cast<const BlockQ6_K*>(w);
     const auto* b = static_cast<const BlockQ8_K*>(x);
-    float sum = 0;
     const __m512i up01 = shifts(4, 2), down23 = shifts(0, 2);
+    const __m512i pairs_lo = _mm512_load_si512(kQ6ScaleWords[0]), pairs_hi = _mm512_load_si512(kQ6ScaleWords[1]);
+    __m512 acc = _mm512_setzero_ps();
+    __m256 acc_bias = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / kQK_K; ++i) {
-        const __m128i sc8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].scales));
-        const __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
-        const __m512i sc32 = _mm512_cvtepu16_epi32(sc16);  // signed 16-bit scale in the low half
-        __m512i isum = _mm512_setzero_si512();
+        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a[i].scales)));
+        const __m512i sc = _mm512_castsi256_si512(sc16);
+        __m512i part[4];
         for (int h = 0; h < 2; ++h) {
             const __m512i ql = _mm512_loadu_si512(a[i].ql + 64 * h);
             const __m512i qh = broadcast32(a[i].qh + 32 * h);
@@ -317,14 +332,21 @@ void vec_dot_q6_k(int64_t n, float* out, const void* w, const void* x) {
                                                           bytes(0x30), 0xf8);  // a | (b & c)
             const __m512i l23 = _mm512_ternarylogic_epi32(_mm512_and_si512(_mm512_srli_epi16(ql, 4), bytes(0x0f)),
                                                           _mm512_srlv_epi16(qh, down23), bytes(0x30), 0xf8);
-            isum = scaled_dot(isum, l01, b[i].qs + 128 * h, scales16(sc32, 8 * h));
-            isum = scaled_dot(isum, l23, b[i].qs + 128 * h + 64, scales16(sc32, 8 * h + 4));
+            part[2 * h] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), l01, _mm512_loadu_si512(b[i].qs + 128 * h));
+            part[2 * h + 1] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), l23, _mm512_loadu_si512(b[i].qs + 128 * h + 64));
         }
-        // Levels were stored +32: subtract 32 * sum_j scale_j * bsum_j.
-        const int scaled = _mm512_reduce_add_epi32(isum) - 32 * weighted_bsums(b[i], sc16);
-        sum += fp16(a[i].d) * b[i].d * float(scaled);
+        __m512i isum = _mm512_dpwssd_epi32(_mm512_setzero_si512(), _mm512_packs_epi32(part[0], part[1]),
+                                           _mm512_permutexvar_epi16(pairs_lo, sc));
+        isum = _mm512_dpwssd_epi32(isum, _mm512_packs_epi32(part[2], part[3]), _mm512_permutexvar_epi16(pairs_hi, sc));
+        const float d = fp16(a[i].d) * b[i].d;
+        acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(d), acc);
+        // Levels were stored +32: subtract 32 * sum_j scale_j * bsum_j (below, once).
+        const __m256i bias = _mm256_madd_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b[i].bsums)), sc16);
+        acc_bias = _mm256_fmadd_ps(_mm256_cvtepi32_ps(bias), _mm256_set1_ps(d), acc_bias);
     }
-    *out = sum;
+    const __m128 m = _mm_add_ps(_mm256_castps256_ps128(acc_bias), _mm256_extractf128_ps(acc_bias, 1));
+    const __m128 m2 = _mm_add_ps(m, _mm_movehl_ps(m, m));
+    *out = _mm512_reduce_add_ps(acc) - 32.0f * _mm_cvtss_f32(_mm_add_ss(m2, _mm_movehdup_ps(m2)));
 }
 
 // Q2_K / Q3_K share the 2-bit layout: elements 128h + 32k + l in bits 2k of qs[32h + l].
