@@ -24,6 +24,8 @@ namespace avx2 {
 
 // Fills the gemm entries of the AVX2 table (gemm_avx2.cpp).
 void set_gemm_kernels(KernelTable& t);
+// Fills the gemm and gemv entries of F32, F16 and BF16 weights (gemm_float_avx2.cpp).
+void set_float_gemm_kernels(KernelTable& t);
 
 namespace {
 
@@ -574,6 +576,7 @@ KernelTable make_table() {
     t.swiglu = swiglu;
     t.softmax = softmax;
     set_gemm_kernels(t);
+    set_float_gemm_kernels(t);
     return t;
 }
 
