@@ -126,21 +126,13 @@ void gemv_float(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, size
 }
 
 // F16 / BF16 activation rows -> floats (exact).
-void prepare_f16(int64_t n, const void* x, void* prepared) {
+template <class K>
+void prepare_widen(int64_t n, const void* x, void* prepared) {
     const auto* h = static_cast<const uint8_t*>(x);
     auto* f = static_cast<float*>(prepared);
     for (int64_t i = 0; i < n; i += 8) {
         alignas(32) float tmp[8];
-        _mm256_store_ps(tmp, F16Weights::load_w(h + 2 * i, n - i));
-        std::memcpy(f + i, tmp, size_t(std::min<int64_t>(8, n - i)) * 4);
-    }
-}
-void prepare_bf16(int64_t n, const void* x, void* prepared) {
-    const auto* h = static_cast<const uint8_t*>(x);
-    auto* f = static_cast<float*>(prepared);
-    for (int64_t i = 0; i < n; i += 8) {
-        alignas(32) float tmp[8];
-        _mm256_store_ps(tmp, BF16Weights::load_w(h + 2 * i, n - i));
+        _mm256_store_ps(tmp, K::load_w(h + 2 * i, n - i));
         std::memcpy(f + i, tmp, size_t(std::min<int64_t>(8, n - i)) * 4);
     }
 }
@@ -149,11 +141,11 @@ void prepare_bf16(int64_t n, const void* x, void* prepared) {
 
 void set_float_gemm_kernels(KernelTable& t) {
     t.gemm[int(DType::F32)] = GemmKernel{gemm_float<F32Weights>, nullptr, 0, kRows, 2};
-    t.gemm[int(DType::F16)] = GemmKernel{gemm_float<F16Weights>, prepare_f16, 4, kRows, 2};
-    t.gemm[int(DType::BF16)] = GemmKernel{gemm_float<BF16Weights>, prepare_bf16, 4, kRows, 2};
+    t.gemm[int(DType::F16)] = GemmKernel{gemm_float<F16Weights>, prepare_widen<F16Weights>, 4, kRows, 2};
+    t.gemm[int(DType::BF16)] = GemmKernel{gemm_float<BF16Weights>, prepare_widen<BF16Weights>, 4, kRows, 2};
     t.gemv[int(DType::F32)] = GemmKernel{gemv_float<F32Weights>, nullptr, 0, 1, 1};
-    t.gemv[int(DType::F16)] = GemmKernel{gemv_float<F16Weights>, prepare_f16, 4, 1, 1};
-    t.gemv[int(DType::BF16)] = GemmKernel{gemv_float<BF16Weights>, prepare_bf16, 4, 1, 1};
+    t.gemv[int(DType::F16)] = GemmKernel{gemv_float<F16Weights>, prepare_widen<F16Weights>, 4, 1, 1};
+    t.gemv[int(DType::BF16)] = GemmKernel{gemv_float<BF16Weights>, prepare_widen<BF16Weights>, 4, 1, 1};
 }
 
 }  // namespace dsm::kernels::avx2
