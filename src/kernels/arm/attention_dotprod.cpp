@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/fp16.hpp"
+#include "kernels/attention_mqa.hpp"
 #include "kernels/arm/arm.hpp"
 
 namespace dsm::kernels::arm {
@@ -213,8 +214,7 @@ void attn_mqa(int64_t n_k, int64_t n_v, int64_t nq, const float* q, int64_t q_st
     float* buf = P + kMqaBlock * 16;
     for (int64_t g0 = 0; g0 < nq; g0 += 16) {
         const int64_t ng = std::min<int64_t>(16, nq - g0);
-        for (int64_t c = 0; c < n_k; ++c)
-            for (int64_t h = 0; h < 16; ++h) qT[c * 16 + h] = h < ng ? scale * q[(g0 + h) * q_stride + c] : 0.0f;
+        mqa_transpose_queries(q + g0 * q_stride, q_stride, scale, n_k, ng, qT);
         std::fill(O, O + n_v * 16, 0.0f);
         float M[16];
         double L[16] = {};  // the normaliser, summed in double as softmax does
@@ -266,12 +266,7 @@ void attn_mqa(int64_t n_k, int64_t n_v, int64_t nq, const float* q, int64_t q_st
                 for (j = 0; j < nb; ++j)
                     for (int64_t h = 0; h < 16; ++h) O[i * 16 + h] += P[j * 16 + h] * base[j * stride + i];
         }
-        for (int64_t h = 0; h < ng; ++h) {
-            const float inv = float(1.0 / L[h]);
-            float* oh = o + (g0 + h) * o_stride;
-            for (int64_t i = 0; i < n_v; ++i) oh[i] = O[i * 16 + h] * inv;
-            lse[g0 + h] = M[h] + float(std::log(L[h]));
-        }
+        mqa_finish(O, n_v, M, L, ng, o + g0 * o_stride, o_stride, lse + g0);
     }
 }
 

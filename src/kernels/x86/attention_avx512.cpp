@@ -8,6 +8,7 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/attention_mqa.hpp"
 #include "kernels/x86/avx512.hpp"
 
 namespace dsm::kernels::avx512 {
@@ -207,8 +208,7 @@ void attn_mqa(int64_t n_k, int64_t n_v, int64_t nq, const float* q, int64_t q_st
     float *qT = scratch.data(), *O = qT + n_k * 16, *P = O + n_v * 16, *buf = P + kMqaBlock * 16;
     for (int64_t g0 = 0; g0 < nq; g0 += 16) {
         const int64_t ng = std::min<int64_t>(16, nq - g0);
-        for (int64_t c = 0; c < n_k; ++c)
-            for (int64_t h = 0; h < 16; ++h) qT[c * 16 + h] = h < ng ? scale * q[(g0 + h) * q_stride + c] : 0.0f;
+        mqa_transpose_queries(q + g0 * q_stride, q_stride, scale, n_k, ng, qT);
         std::fill(O, O + n_v * 16, 0.0f);
         __m512 M = _mm512_set1_ps(-INFINITY);
         __m512d L0 = _mm512_setzero_pd(), L1 = L0;  // the normaliser, summed in double as softmax does
@@ -257,12 +257,7 @@ void attn_mqa(int64_t n_k, int64_t n_v, int64_t nq, const float* q, int64_t q_st
         _mm512_store_ps(m, M);
         _mm512_store_pd(l, L0);
         _mm512_store_pd(l + 8, L1);
-        for (int64_t h = 0; h < ng; ++h) {
-            const float inv = float(1.0 / l[h]);
-            float* oh = o + (g0 + h) * o_stride;
-            for (int64_t i = 0; i < n_v; ++i) oh[i] = O[i * 16 + h] * inv;
-            lse[g0 + h] = m[h] + float(std::log(l[h]));
-        }
+        mqa_finish(O, n_v, m, l, ng, o + g0 * o_stride, o_stride, lse + g0);
     }
 }
 

@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "core/fp16.hpp"
-#include "kernels/kernels.hpp"
+#include "kernels/x86/avx2.hpp"
 #include "quant/blocks.hpp"
 
 namespace dsm::kernels::avx2 {

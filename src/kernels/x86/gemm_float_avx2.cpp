@@ -10,7 +10,7 @@
 #include <cstdint>
 #include <cstring>
 
-#include "kernels/kernels.hpp"
+#include "kernels/x86/avx2.hpp"
 
 namespace dsm::kernels::avx2 {
 namespace {

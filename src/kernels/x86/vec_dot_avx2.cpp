@@ -1,5 +1,6 @@
 // AVX2 table (AVX2 + FMA + F16C): dot products of one weight row with one activation
-// row, the activation conversions, and the attention / layer helpers.
+// row and the activation conversions; the table's other entries come from
+// gemm_avx2.cpp, gemm_float_avx2.cpp and attention_avx2.cpp.
 //
 // Integer parts: unsigned levels times signed activations with vpmaddubsw (every
 // level here is below 64, so the 16-bit pair sums cannot saturate) and vpmaddwd to
@@ -16,16 +17,12 @@
 
 #include "core/fp16.hpp"
 #include "kernels/kernels.hpp"
+#include "kernels/x86/avx2.hpp"
 #include "quant/blocks.hpp"
 #include "quant/unpack.hpp"
 
 namespace dsm::kernels {
 namespace avx2 {
-
-// Fills the gemm entries of the AVX2 table (gemm_avx2.cpp).
-void set_gemm_kernels(KernelTable& t);
-// Fills the gemm and gemv entries of F32, F16 and BF16 weights (gemm_float_avx2.cpp).
-void set_float_gemm_kernels(KernelTable& t);
 
 namespace {
 
@@ -39,22 +36,7 @@ inline __m256 materialized(__m256 v) {
 inline float fp16(uint16_t h) { return _cvtsh_ss(h); }
 inline __m256i bytes(int8_t v) { return _mm256_set1_epi8(v); }
 inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
-inline __m128i load16(const void* p) { return _mm_loadu_si128(static_cast<const __m128i*>(p)); }
 
-inline float hsum(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    return _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)));
-}
-inline double hsum(__m256d v) {
-    const __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
-    return _mm_cvtsd_f64(_mm_add_sd(s, _mm_unpackhi_pd(s, s)));
-}
-inline int hsum(__m256i v) {
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
-    return _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, 1)));
-}
 
 // ---- plain float types: products exact in double, summed in double lanes.
 
@@ -419,133 +401,6 @@ void from_float_bf16(const float* x, void* y, int64_t n) {
     for (; i < n; ++i) h[i] = f32_to_bf16(x[i]);
 }
 
-// ---- attention over the KV cache and the element-wise layer functions.
-
-template <bool F16>
-inline __m256 load_row(const void* row, int64_t i) {
-    if constexpr (F16)
-        return _mm256_cvtph_ps(load16(static_cast<const uint16_t*>(row) + i));
-    else
-        return _mm256_loadu_ps(static_cast<const float*>(row) + i);
-}
-template <bool F16>
-inline float load_one(const void* row, int64_t i) {
-    if constexpr (F16)
-        return fp16_to_f32(static_cast<const uint16_t*>(row)[i]);
-    else
-        return static_cast<const float*>(row)[i];
-}
-inline const void* row_at(const void* base, size_t stride, int64_t j) {
-    return static_cast<const uint8_t*>(base) + size_t(j) * stride;
-}
-
-template <bool F16>
-void attn_scores(int64_t n, int64_t nq, const float* q, int64_t q_stride, int64_t n_kv, const void* k,
-                 size_t row_stride, float* s, int64_t s_stride) {
-    for (int64_t j = 0; j < n_kv; ++j) {
-        const void* row = row_at(k, row_stride, j);
-        for (int64_t h = 0; h < nq; h += 2) {
-            const bool two = h + 1 < nq;
-            const float* q0 = q + h * q_stride;
-            const float* q1 = two ? q0 + q_stride : q0;
-            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-            int64_t i = 0;
-            for (; i + 8 <= n; i += 8) {
-                const __m256 kv = load_row<F16>(row, i);
-                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q0 + i), kv, a0);
-                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q1 + i), kv, a1);
-            }
-            float s0 = hsum(a0), s1 = hsum(a1);
-            for (; i < n; ++i) {
-                const float kv = load_one<F16>(row, i);
-                s0 += q0[i] * kv;
-                s1 += q1[i] * kv;
-            }
-            s[h * s_stride + j] = s0;
-            if (two) s[(h + 1) * s_stride + j] = s1;
-        }
-    }
-}
-
-template <bool F16>
-void attn_values(int64_t n, int64_t nq, const float* p, int64_t p_stride, int64_t n_kv, const void* v,
-                 size_t row_stride, float* o, int64_t o_stride) {
-    for (int64_t h = 0; h < nq; ++h) std::fill(o + h * o_stride, o + h * o_stride + n, 0.0f);
-    for (int64_t i0 = 0; i0 < n; i0 += 32) {
-        const int64_t len = std::min<int64_t>(32, n - i0);
-        for (int64_t h = 0; h < nq; ++h) {
-            float* out = o + h * o_stride + i0;
-            __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-            for (int64_t j = 0; j < n_kv; ++j) {
-                const void* row = row_at(v, row_stride, j);
-                const float pj = p[h * p_stride + j];
-                if (len == 32) {
-                    for (int c = 0; c < 4; ++c)
-                        acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(pj), load_row<F16>(row, i0 + 8 * c), acc[c]);
-                } else {
-                    for (int64_t i = 0; i < len; ++i) out[i] += pj * load_one<F16>(row, i0 + i);
-                }
-            }
-            if (len == 32)
-                for (int c = 0; c < 4; ++c) _mm256_storeu_ps(out + 8 * c, acc[c]);
-        }
-    }
-}
-
-// exp(x) to about 1 ulp: x = k ln2 + r, |r| <= ln2 / 2, degree-7 Taylor polynomial,
-// times 2^k built in two steps so that k down to -150 still scales correctly.
-inline __m256 exp8(__m256 x) {
-    const __m256 xc = _mm256_max_ps(_mm256_min_ps(x, _mm256_set1_ps(89.0f)), _mm256_set1_ps(-110.0f));
-    const __m256 k = _mm256_round_ps(_mm256_mul_ps(xc, _mm256_set1_ps(1.44269504088896341f)),
-                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m256 r = _mm256_fnmadd_ps(k, _mm256_set1_ps(0.693145751953125f), xc);
-    r = _mm256_fnmadd_ps(k, _mm256_set1_ps(1.428606765330187045e-06f), r);
-    __m256 p = _mm256_set1_ps(1.0f / 5040);
-    for (float c : {1.0f / 720, 1.0f / 120, 1.0f / 24, 1.0f / 6, 0.5f, 1.0f, 1.0f}) p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(c));
-    // 2^k = 2^k1 * 2^k2 with both halves in the normal range.
-    const __m256i ki = _mm256_cvtps_epi32(k);
-    const __m256i k1 = _mm256_srai_epi32(ki, 1), k2 = _mm256_sub_epi32(ki, k1);
-    auto pow2 = [](__m256i e) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(e, _mm256_set1_epi32(127)), 23)); };
-    const __m256 y = _mm256_mul_ps(_mm256_mul_ps(p, pow2(k1)), pow2(k2));
-    return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));  // NaN stays NaN
-}
-
-void swiglu(float* gate, const float* up, int64_t n) {
-    int64_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-        const __m256 g = _mm256_loadu_ps(gate + i);
-        const __m256 e = exp8(_mm256_sub_ps(_mm256_setzero_ps(), g));
-        _mm256_storeu_ps(gate + i, _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(_mm256_set1_ps(1.0f), e)),
-                                                 _mm256_loadu_ps(up + i)));
-    }
-    for (; i < n; ++i) gate[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
-}
-
-float softmax(float* x, int64_t n, float scale) {
-    float mx = -INFINITY;
-    for (int64_t i = 0; i < n; ++i) {
-        x[i] *= scale;
-        mx = std::max(mx, x[i]);
-    }
-    double sum = 0.0;
-    int64_t i = 0;
-    __m256d s0 = _mm256_setzero_pd(), s1 = _mm256_setzero_pd();
-    for (; i + 8 <= n; i += 8) {
-        const __m256 e = exp8(_mm256_sub_ps(_mm256_loadu_ps(x + i), _mm256_set1_ps(mx)));
-        _mm256_storeu_ps(x + i, e);
-        s0 = _mm256_add_pd(s0, _mm256_cvtps_pd(_mm256_castps256_ps128(e)));
-        s1 = _mm256_add_pd(s1, _mm256_cvtps_pd(_mm256_extractf128_ps(e, 1)));
-    }
-    sum = hsum(_mm256_add_pd(s0, s1));
-    for (; i < n; ++i) {
-        x[i] = std::exp(x[i] - mx);
-        sum += x[i];
-    }
-    const float inv = float(1.0 / sum);
-    for (i = 0; i < n; ++i) x[i] *= inv;
-    return mx + float(std::log(sum));
-}
-
 KernelTable make_table() {
     KernelTable t;
     t.isa = "avx2";
@@ -569,14 +424,9 @@ KernelTable make_table() {
     set_from(DType::Q8_0, from_float_q8_0);
     set_from(DType::Q8_1, from_float_q8_1);
     set_from(DType::Q8_K, from_float_q8_k);
-    t.attn_scores[0] = attn_scores<false>;
-    t.attn_scores[1] = attn_scores<true>;
-    t.attn_values[0] = attn_values<false>;
-    t.attn_values[1] = attn_values<true>;
-    t.swiglu = swiglu;
-    t.softmax = softmax;
     set_gemm_kernels(t);
     set_float_gemm_kernels(t);
+    set_layer_kernels(t);
     return t;
 }
 
