@@ -31,55 +31,122 @@ inline const void* row_at(const void* base, size_t stride, int64_t j) {
     return static_cast<const uint8_t*>(base) + size_t(j) * stride;
 }
 
+// Scores: tiles of 2 query heads x 4 cache rows share every loaded query chunk and
+// converted key chunk (8 accumulators), reduced four at a time.
+template <bool F16, int HQ, int JK>
+void scores_tile(int64_t n, const float* q, int64_t q_stride, const void* k, size_t row_stride, float* s,
+                 int64_t s_stride) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0;
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 k0 = load_row<F16>(k, i);
+        const __m256 k1 = JK == 4 ? load_row<F16>(row_at(k, row_stride, 1), i) : k0;
+        const __m256 k2 = JK == 4 ? load_row<F16>(row_at(k, row_stride, 2), i) : k0;
+        const __m256 k3 = JK == 4 ? load_row<F16>(row_at(k, row_stride, 3), i) : k0;
+        auto head = [&](const float* qh, __m256& x0, __m256& x1, __m256& x2, __m256& x3) {
+            const __m256 qv = _mm256_loadu_ps(qh + i);
+            x0 = _mm256_fmadd_ps(qv, k0, x0);
+            if constexpr (JK == 4) {
+                x1 = _mm256_fmadd_ps(qv, k1, x1);
+                x2 = _mm256_fmadd_ps(qv, k2, x2);
+                x3 = _mm256_fmadd_ps(qv, k3, x3);
+            }
+        };
+        head(q, a0, a1, a2, a3);
+        if constexpr (HQ > 1) head(q + q_stride, b0, b1, b2, b3);
+    }
+    auto out = [&](const float* qh, float* sh, __m256 x0, __m256 x1, __m256 x2, __m256 x3) {
+        alignas(16) float sums[4];
+        if constexpr (JK == 4)
+            _mm_store_ps(sums, reduce4(x0, x1, x2, x3));
+        else
+            sums[0] = hsum(x0);
+        for (int j = 0; j < JK; ++j) {
+            for (int64_t t = i; t < n; ++t) sums[j] += qh[t] * load_one<F16>(row_at(k, row_stride, j), t);
+            sh[j] = sums[j];
+        }
+    };
+    out(q, s, a0, a1, a2, a3);
+    if constexpr (HQ > 1) out(q + q_stride, s + s_stride, b0, b1, b2, b3);
+}
+
+template <bool F16, int HQ>
+void scores_heads(int64_t n, const float* q, int64_t q_stride, int64_t n_kv, const void* k, size_t row_stride,
+                  float* s, int64_t s_stride) {
+    int64_t j = 0;
+    for (; j + 4 <= n_kv; j += 4)
+        scores_tile<F16, HQ, 4>(n, q, q_stride, row_at(k, row_stride, j), row_stride, s + j, s_stride);
+    for (; j < n_kv; ++j) scores_tile<F16, HQ, 1>(n, q, q_stride, row_at(k, row_stride, j), row_stride, s + j, s_stride);
+}
+
 template <bool F16>
 void attn_scores(int64_t n, int64_t nq, const float* q, int64_t q_stride, int64_t n_kv, const void* k,
                  size_t row_stride, float* s, int64_t s_stride) {
+    for (int64_t h = 0; h < nq; h += 2) {
+        if (h + 1 < nq)
+            scores_heads<F16, 2>(n, q + h * q_stride, q_stride, n_kv, k, row_stride, s + h * s_stride, s_stride);
+        else
+            scores_heads<F16, 1>(n, q + h * q_stride, q_stride, n_kv, k, row_stride, s + h * s_stride, s_stride);
+    }
+}
+
+// Values: HQ heads x NC chunks of 8 outputs from i0 per pass, each cache row chunk
+// converted once per pass for all the heads; fewer heads take wider passes so that the
+// cache is walked as few times as possible (HQ x NC accumulators, at most 12).
+template <bool F16, int HQ, int NC>
+void values_pass(int64_t i0, const float* p, int64_t p_stride, int64_t n_kv, const void* v, size_t row_stride,
+                 float* o, int64_t o_stride) {
+    __m256 acc[HQ][NC];
+#pragma GCC unroll 4
+    for (int h = 0; h < HQ; ++h)
+#pragma GCC unroll 8
+        for (int c = 0; c < NC; ++c) acc[h][c] = _mm256_setzero_ps();
     for (int64_t j = 0; j < n_kv; ++j) {
-        const void* row = row_at(k, row_stride, j);
-        for (int64_t h = 0; h < nq; h += 2) {
-            const bool two = h + 1 < nq;
-            const float* q0 = q + h * q_stride;
-            const float* q1 = two ? q0 + q_stride : q0;
-            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();
-            int64_t i = 0;
-            for (; i + 8 <= n; i += 8) {
-                const __m256 kv = load_row<F16>(row, i);
-                a0 = _mm256_fmadd_ps(_mm256_loadu_ps(q0 + i), kv, a0);
-                a1 = _mm256_fmadd_ps(_mm256_loadu_ps(q1 + i), kv, a1);
-            }
-            float s0 = hsum(a0), s1 = hsum(a1);
-            for (; i < n; ++i) {
-                const float kv = load_one<F16>(row, i);
-                s0 += q0[i] * kv;
-                s1 += q1[i] * kv;
-            }
-            s[h * s_stride + j] = s0;
-            if (two) s[(h + 1) * s_stride + j] = s1;
+        const void* row = row_at(v, row_stride, j);
+        __m256 ph[HQ];
+#pragma GCC unroll 4
+        for (int h = 0; h < HQ; ++h) ph[h] = _mm256_set1_ps(p[h * p_stride + j]);
+#pragma GCC unroll 8
+        for (int c = 0; c < NC; ++c) {
+            const __m256 vc = load_row<F16>(row, i0 + 8 * c);
+#pragma GCC unroll 4
+            for (int h = 0; h < HQ; ++h) acc[h][c] = _mm256_fmadd_ps(ph[h], vc, acc[h][c]);
         }
     }
+#pragma GCC unroll 4
+    for (int h = 0; h < HQ; ++h)
+#pragma GCC unroll 8
+        for (int c = 0; c < NC; ++c) _mm256_storeu_ps(o + h * o_stride + i0 + 8 * c, acc[h][c]);
+}
+
+// Outputs [i0, n) of HQ heads: wide passes, then 8 at a time; returns where they stopped.
+template <bool F16, int HQ, int NC>
+int64_t values_passes(int64_t n, int64_t i0, const float* p, int64_t p_stride, int64_t n_kv, const void* v,
+                      size_t row_stride, float* o, int64_t o_stride) {
+    for (; i0 + 8 * NC <= n; i0 += 8 * NC) values_pass<F16, HQ, NC>(i0, p, p_stride, n_kv, v, row_stride, o, o_stride);
+    for (; i0 + 8 <= n; i0 += 8) values_pass<F16, HQ, 1>(i0, p, p_stride, n_kv, v, row_stride, o, o_stride);
+    return i0;
 }
 
 template <bool F16>
 void attn_values(int64_t n, int64_t nq, const float* p, int64_t p_stride, int64_t n_kv, const void* v,
                  size_t row_stride, float* o, int64_t o_stride) {
-    for (int64_t h = 0; h < nq; ++h) std::fill(o + h * o_stride, o + h * o_stride + n, 0.0f);
-    for (int64_t i0 = 0; i0 < n; i0 += 32) {
-        const int64_t len = std::min<int64_t>(32, n - i0);
-        for (int64_t h = 0; h < nq; ++h) {
-            float* out = o + h * o_stride + i0;
-            __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-            for (int64_t j = 0; j < n_kv; ++j) {
-                const void* row = row_at(v, row_stride, j);
-                const float pj = p[h * p_stride + j];
-                if (len == 32) {
-                    for (int c = 0; c < 4; ++c)
-                        acc[c] = _mm256_fmadd_ps(_mm256_set1_ps(pj), load_row<F16>(row, i0 + 8 * c), acc[c]);
-                } else {
-                    for (int64_t i = 0; i < len; ++i) out[i] += pj * load_one<F16>(row, i0 + i);
-                }
-            }
-            if (len == 32)
-                for (int c = 0; c < 4; ++c) _mm256_storeu_ps(out + 8 * c, acc[c]);
+    for (int64_t h = 0; h < nq; h += 4) {
+        const int hq = int(std::min<int64_t>(4, nq - h));
+        const float* ph = p + h * p_stride;
+        float* oh = o + h * o_stride;
+        int64_t full = 0;
+        switch (hq) {
+        case 4: full = values_passes<F16, 4, 2>(n, 0, ph, p_stride, n_kv, v, row_stride, oh, o_stride); break;
+        case 3: full = values_passes<F16, 3, 4>(n, 0, ph, p_stride, n_kv, v, row_stride, oh, o_stride); break;
+        case 2: full = values_passes<F16, 2, 4>(n, 0, ph, p_stride, n_kv, v, row_stride, oh, o_stride); break;
+        default: full = values_passes<F16, 1, 8>(n, 0, ph, p_stride, n_kv, v, row_stride, oh, o_stride); break;
+        }
+        for (int hh = 0; hh < hq; ++hh) {  // the last n % 8 outputs
+            float* out = oh + hh * o_stride;
+            std::fill(out + full, out + n, 0.0f);
+            for (int64_t j = 0; j < n_kv; ++j)
+                for (int64_t i = full; i < n; ++i) out[i] += ph[hh * p_stride + j] * load_one<F16>(row_at(v, row_stride, j), i);
         }
     }
 }

@@ -53,17 +53,6 @@ struct BF16Weights {
 // Activations are floats (F32, or F16 / BF16 widened by prepare).
 inline __m256 load_x(const float* p, int64_t left) { return F32Weights::load_w(reinterpret_cast<const uint8_t*>(p), left); }
 
-// The sums of the 8 lanes of a, b, c and d, in one register.
-inline __m128 reduce4(__m256 a, __m256 b, __m256 c, __m256 d) {
-    const __m256 abcd = _mm256_hadd_ps(_mm256_hadd_ps(a, b), _mm256_hadd_ps(c, d));
-    return _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1));
-}
-
-inline float reduce(__m256 a) {
-    const __m128 s = _mm_add_ps(_mm256_castps256_ps128(a), _mm256_extractf128_ps(a, 1));
-    const __m128 s2 = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
-}
 
 template <class K>
 void gemm_float(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, size_t w_stride, const void* x,
@@ -120,7 +109,7 @@ void gemv_float(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, size
                 a3 = _mm256_fmadd_ps(K::load_w(wr + size_t(c + 24) * K::w_bytes, 8), load_x(xt + c + 24, 8), a3);
             }
             for (; c < n; c += 8) a0 = _mm256_fmadd_ps(K::load_w(wr + size_t(c) * K::w_bytes, n - c), load_x(xt + c, n - c), a0);
-            out[t * out_stride + r] = reduce(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+            out[t * out_stride + r] = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
         }
     }
 }
