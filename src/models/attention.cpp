@@ -42,24 +42,39 @@ void Transformer::attention_gqa(int64_t il, const float* h, int64_t n, int64_t p
         cache.write(il, pos0 + t, k_w, v + t * v_w, v_w);
     }
 
-    // One task per (token, KV head): the group's query heads share each cache row.
-    const int64_t group = H / Hkv;
+    // A task attends one token with one KV head's group of query heads (they share each
+    // cache row) over a range of rows. Decode splits the rows into L2-sized chunks, so
+    // that the score and value passes re-read cached rows, not memory, and every thread
+    // has a share; the chunks' partial softmaxes then merge by their normalisers.
+    const int64_t group = H / Hkv, n_kv_max = pos0 + n;
+    const int64_t chunks = n == 1 ? std::clamp<int64_t>(n_kv_max / 256, 1, 16) : 1;
     ws.per_thread.resize(size_t(pool.size()));
-    for (auto& s : ws.per_thread) s.resize(size_t(group * (pos0 + n)));
+    for (auto& s : ws.per_thread) s.resize(size_t(group * n_kv_max));
+    ws.latent.resize(size_t(chunks > 1 ? Hkv * chunks * group * (dv + 1) : 0));
+    float* parts = ws.latent.data();
+    float* part_lse = parts + Hkv * chunks * group * dv;
     float* attn = ws.attn.data();
     const kernels::KernelTable& kt = kernels::active();
     const int f16 = cache.type() == KvCacheType::F32 ? 0 : 1;
     const size_t elem = f16 ? 2 : 4, row_stride = size_t(cache.width()) * elem;
     const auto* rows = static_cast<const uint8_t*>(cache.row(il, 0));
-    pool.parallel_for(n * Hkv, [&](int64_t task, int thread) {
-        const int64_t t = task / Hkv, kvh = task % Hkv, n_kv = pos0 + t + 1;
+    pool.parallel_for(n * Hkv * chunks, [&](int64_t task, int thread) {
+        const int64_t t = task / (Hkv * chunks), kvh = task / chunks % Hkv, c = task % chunks, len = pos0 + t + 1;
+        const int64_t j0 = len * c / chunks, n_rows = len * (c + 1) / chunks - j0;
+        const uint8_t* first = rows + size_t(j0) * row_stride;
         float* scores = ws.per_thread[size_t(thread)].data();
-        kt.attn_scores[f16](dk, group, q + t * q_w + kvh * group * dk, dk, n_kv, rows + size_t(kvh * dk) * elem,
-                            row_stride, scores, n_kv);
-        for (int64_t g = 0; g < group; ++g) softmax(scores + g * n_kv, n_kv, hp_.kq_scale);
-        kt.attn_values[f16](dv, group, scores, n_kv, n_kv, rows + size_t(k_w + kvh * dv) * elem, row_stride,
-                            attn + t * H * dv + kvh * group * dv, dv);
+        kt.attn_scores[f16](dk, group, q + t * q_w + kvh * group * dk, dk, n_rows, first + size_t(kvh * dk) * elem,
+                            row_stride, scores, n_rows);
+        float* o = chunks == 1 ? attn + t * H * dv + kvh * group * dv : parts + (kvh * chunks + c) * group * dv;
+        for (int64_t g = 0; g < group; ++g) {
+            const float lse = softmax(scores + g * n_rows, n_rows, hp_.kq_scale);
+            if (chunks > 1) part_lse[(kvh * chunks + c) * group + g] = lse;
+        }
+        kt.attn_values[f16](dv, group, scores, n_rows, n_rows, first + size_t(k_w + kvh * dv) * elem, row_stride, o, dv);
     });
+    for (int64_t kvh = 0; chunks > 1 && kvh < Hkv; ++kvh)
+        merge_attention_parts(parts + kvh * chunks * group * dv, part_lse + kvh * chunks * group, chunks, group, dv,
+                              attn + kvh * group * dv, dv);
     project(L.wo, attn, H * dv, n, out, E, ws, pool);
 }
 

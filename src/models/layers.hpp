@@ -33,6 +33,13 @@ void rope_rotate(float* x, int n_rot, RopePairing pairing, const float* cos, con
 // In place: x = softmax(x * scale) over n values; returns log sum_i exp(x_i * scale).
 float softmax(float* x, int64_t n, float scale);
 
+// Attention of `heads` heads computed over `chunks` disjoint ranges of cache rows,
+// each normalised within its range: part c of head h at parts[(c * heads + h) * n_out],
+// its log-normaliser at lse[c * heads + h]. Writes the attention over all the rows,
+// head h at out[h * out_stride]. (Flash-decoding's merge: weights exp(lse_c - max).)
+void merge_attention_parts(const float* parts, const float* lse, int64_t chunks, int64_t heads, int64_t n_out,
+                           float* out, int64_t out_stride);
+
 // gate[i] = silu(gate[i]) * up[i]
 void swiglu(float* gate, const float* up, int64_t n);
 

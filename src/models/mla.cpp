@@ -100,20 +100,7 @@ void Transformer::attention_mla(int64_t il, const float* h, int64_t n, int64_t p
             kernels::attn_mqa(kt, f16, lw, r, H, q_cat + t * H * lw, lw, hp_.kq_scale, j1 - j0,
                               rows + size_t(j0) * row_stride, row_stride, o, r, lse + task * H);
         });
-        if (chunks > 1) {
-            for (int64_t hh = 0; hh < H; ++hh) {
-                float top = -INFINITY;
-                for (int64_t c = 0; c < chunks; ++c) top = std::max(top, lse[c * H + hh]);
-                float w[64], total = 0;
-                for (int64_t c = 0; c < chunks; ++c) total += w[c] = std::exp(lse[c * H + hh] - top);
-                float* oh = o_lat + hh * r;
-                std::fill(oh, oh + r, 0.0f);
-                for (int64_t c = 0; c < chunks; ++c) {
-                    const float wc = w[c] / total, *part = parts + (c * H + hh) * r;
-                    for (int64_t i = 0; i < r; ++i) oh[i] += wc * part[i];
-                }
-            }
-        }
+        if (chunks > 1) merge_attention_parts(parts, lse, chunks, H, r, o_lat, r);
         project_each(H, n, [&](int64_t hh) {
             return Product{L.wv_b.matrix(hh), o_lat + hh * r, H * r, attn + hh * dv, H * dv};
         }, ws, pool);
