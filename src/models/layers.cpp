@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <vector>
 
 #include "kernels/kernels.hpp"
 
@@ -74,15 +73,14 @@ float softmax(float* x, int64_t n, float scale) { return kernels::active().softm
 
 void merge_attention_parts(const float* parts, const float* lse, int64_t chunks, int64_t heads, int64_t n_out,
                            float* out, int64_t out_stride) {
-    std::vector<float> w(static_cast<size_t>(chunks));
     for (int64_t h = 0; h < heads; ++h) {
         float top = -INFINITY, total = 0;
         for (int64_t c = 0; c < chunks; ++c) top = std::max(top, lse[c * heads + h]);
-        for (int64_t c = 0; c < chunks; ++c) total += w[size_t(c)] = std::exp(lse[c * heads + h] - top);
+        for (int64_t c = 0; c < chunks; ++c) total += std::exp(lse[c * heads + h] - top);
         float* oh = out + h * out_stride;
         std::fill(oh, oh + n_out, 0.0f);
         for (int64_t c = 0; c < chunks; ++c) {
-            const float wc = w[size_t(c)] / total, *part = parts + (c * heads + h) * n_out;
+            const float wc = std::exp(lse[c * heads + h] - top) / total, *part = parts + (c * heads + h) * n_out;
             for (int64_t i = 0; i < n_out; ++i) oh[i] += wc * part[i];
         }
     }
