@@ -57,6 +57,13 @@ void MappedFile::prefetch() const {
     if (mapped_) ::madvise(const_cast<uint8_t*>(data_), size_, MADV_WILLNEED);
 }
 
+void MappedFile::release(const void* p, size_t n) const {
+    if (!mapped_ || n == 0) return;
+    const auto page = uintptr_t(::sysconf(_SC_PAGESIZE));
+    const uintptr_t begin = (uintptr_t(p) + page - 1) & ~(page - 1), end = (uintptr_t(p) + n) & ~(page - 1);
+    if (begin < end) ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+
 bool MappedFile::lock() const {
     return mapped_ && ::mlock(data_, size_) == 0;
 }

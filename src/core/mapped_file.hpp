@@ -25,6 +25,9 @@ public:
     void prefetch() const;
     // Locks the pages in memory (mlock); returns false if the OS refuses.
     bool lock() const;
+    // Drops this process's pages of [p, p + n) (MADV_DONTNEED): they leave its resident
+    // set and are read again from the page cache or the file if touched later.
+    void release(const void* p, size_t n) const;
 
 private:
     MappedFile() = default;

@@ -18,6 +18,11 @@ struct Weight {
     size_t mat_stride = 0;  // bytes between stacked matrices (0: rows * row_stride)
     const std::string* name = nullptr;  // tensor name in the file (for statistics), if any
     int64_t index = -1;                 // which matrix of a stack this is (experts), else -1
+    // The same matrices rearranged for a kernel table's packed layout (kernels/pack.hpp);
+    // products use them while that table is active and the rows above otherwise.
+    const uint8_t* packed = nullptr;
+    const void* packed_for = nullptr;   // the KernelTable::packed entry that wrote them
+    size_t packed_mat_stride = 0;       // bytes between packed matrices of a stack
 
     bool empty() const { return data == nullptr; }
     const uint8_t* row(int64_t r) const { return data + size_t(r) * row_stride; }
@@ -28,6 +33,7 @@ struct Weight {
         w.data = data + size_t(e) * (mat_stride ? mat_stride : size_t(rows) * row_stride);
         w.mat_stride = 0;
         w.index = e;
+        if (packed) w.packed = packed + size_t(e) * packed_mat_stride;
         return w;
     }
 };

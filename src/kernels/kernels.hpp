@@ -68,6 +68,20 @@ using AttnMqaFn = void (*)(int64_t n_k, int64_t n_v, int64_t nq, const float* q,
 using SwigluFn = void (*)(float* gate, const float* up, int64_t n);
 using SoftmaxFn = float (*)(float* x, int64_t n, float scale);
 
+// Weights rearranged once, at load, into a layout a table's kernel reads faster than
+// the file's rows (groups of group_rows rows interleaved; the table's source file
+// describes it). The packed copy of a matrix has the file's bytes per row, rows
+// rounded up to whole groups, so group g starts at g * group_rows * row_bytes.
+// pack() writes rows [0, rows) (w_stride bytes apart) with the last group padded by
+// zero rows; kernel.gemm then reads groups as if they were rows (w = the first row
+// of a group, w_stride = the file's row bytes) for any number of tokens.
+using PackFn = void (*)(int64_t cols, int64_t rows, const void* w, size_t w_stride, void* packed);
+struct PackedKernel {
+    uint32_t group_rows = 0;  // 0: this type has no packed layout in this table
+    PackFn pack = nullptr;
+    GemmKernel kernel;        // row_tile == group_rows
+};
+
 struct KernelTable {
     std::string_view isa;                 // "scalar", "avx2", "avx512", "dotprod", "i8mm"
     VecDotFn vec_dot[kMaxTypeId]{};       // indexed by weight type id; null = unsupported
@@ -75,6 +89,7 @@ struct KernelTable {
     GemmKernel gemm[kMaxTypeId]{};        // indexed by weight type id; optional
     GemmKernel gemv[kMaxTypeId]{};        // the same contract for fewer tokens than gemm's min_tokens
                                           // (decode): no repacking, activations prepared once
+    PackedKernel packed[kMaxTypeId]{};    // optional; used where the model packed its weights at load
     AttnScoresFn attn_scores[2]{};        // [0]: float cache, [1]: fp16 cache
     AttnValuesFn attn_values[2]{};
     AttnMqaFn attn_mqa[2]{};              // optional fused form; null: attn_mqa() composes it

@@ -13,6 +13,15 @@ namespace {
 // pool costs more than the work (the tiny test models' 64-wide matrices).
 constexpr int64_t kSerialMacs = int64_t(1) << 17;
 
+// Rows ahead of the one in use whose bytes the per-row loop asks the cache for: some
+// CPUs' hardware prefetchers fall behind a stream that does this much work per byte
+// (2x on a Xeon for Q4_0 rows, docs/PERFORMANCE.md).
+constexpr int64_t kPrefetchRows = 2;
+
+inline void prefetch(const uint8_t* p, size_t bytes) {
+    for (size_t at = 0; at < bytes; at += 64) __builtin_prefetch(p + at, 0, 3);
+}
+
 // Runs fn(task, thread) for every task, on the pool or (serial) on this thread.
 template <typename Fn>
 void for_each_task(ThreadPool& pool, bool serial, int64_t n_tasks, const Fn& fn) {
@@ -71,10 +80,17 @@ void matmul(const Weight& w, const float* x, int64_t x_stride, int64_t n_tokens,
     const bool parallel_convert = !serial && n_tokens >= 4;
 
     const GemmKernel* tiles = nullptr;
-    if (kt.gemm[uint32_t(w.type)].gemm && n_tokens >= int64_t(kt.gemm[uint32_t(w.type)].min_tokens))
+    Weight packed;  // w's packed copy, viewed as rows (a group of them is a kernel tile)
+    if (w.packed && w.packed_for == &kt.packed[uint32_t(w.type)]) {
+        packed = w;
+        packed.data = w.packed;
+        tiles = &kt.packed[uint32_t(w.type)].kernel;
+    } else if (kt.gemm[uint32_t(w.type)].gemm && n_tokens >= int64_t(kt.gemm[uint32_t(w.type)].min_tokens)) {
         tiles = &kt.gemm[uint32_t(w.type)];
-    else if (kt.gemv[uint32_t(w.type)].gemm)
+    } else if (kt.gemv[uint32_t(w.type)].gemm) {
         tiles = &kt.gemv[uint32_t(w.type)];
+    }
+    const Weight& tw = packed.empty() ? w : packed;
     if (tiles) {
         const GemmKernel& gk = *tiles;
         if (!gk.prepare) {
@@ -82,7 +98,7 @@ void matmul(const Weight& w, const float* x, int64_t x_stride, int64_t n_tokens,
             uint8_t* dst = scratch.data();
             for_each_task(pool, !parallel_convert, n_tokens,
                           [&](int64_t t, int) { convert(x + t * x_stride, dst + size_t(t) * x_row_bytes, w.cols); });
-            matmul_tiles(w, gk, dst, x_row_bytes, n_tokens, y, y_stride, pool, serial);
+            matmul_tiles(tw, gk, dst, x_row_bytes, n_tokens, y, y_stride, pool, serial);
             return;
         }
         // Convert each token row (in a per-thread buffer) and prepare it for the kernel.
@@ -95,7 +111,7 @@ void matmul(const Weight& w, const float* x, int64_t x_stride, int64_t n_tokens,
             convert(x + t * x_stride, row.data(), w.cols);
             gk.prepare(w.cols, row.data(), dst + size_t(t) * prepared_bytes);
         });
-        matmul_tiles(w, gk, dst, prepared_bytes, n_tokens, y, y_stride, pool, serial);
+        matmul_tiles(tw, gk, dst, prepared_bytes, n_tokens, y, y_stride, pool, serial);
         return;
     }
 
@@ -125,6 +141,7 @@ void matmul(const Weight& w, const float* x, int64_t x_stride, int64_t n_tokens,
         const int64_t t0 = (task / n_row_tiles) * token_tile, t1 = std::min(n_tokens, t0 + token_tile);
         for (int64_t r = r0; r < r1; ++r) {
             const uint8_t* wr = w.row(r);
+            if (r + kPrefetchRows < r1) prefetch(w.row(r + kPrefetchRows), w.row_stride);
             for (int64_t t = t0; t < t1; ++t) dot(w.cols, y + t * y_stride + r, wr, xq + size_t(t) * xq_stride);
         }
     });

@@ -1,10 +1,14 @@
 #include "models/weights.hpp"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <sstream>
 
 #include "core/error.hpp"
 #include "formats/gguf.hpp"
 #include "kernels/kernels.hpp"
+#include "kernels/pack.hpp"
 #include "quant/quant.hpp"
 
 namespace dsm {
@@ -172,6 +176,44 @@ ModelWeights ModelWeights::load(const gguf::File& f, HParams& hp) {
         }
     }
     return mw;
+}
+
+ModelWeights::PackedBuffer::PackedBuffer(size_t bytes, bool huge_pages) {
+    const size_t page = huge_pages ? size_t(2) << 20 : size_t(::sysconf(_SC_PAGESIZE));
+    size = (bytes + page - 1) / page * page;
+    void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) throw Error("out of memory: cannot map " + std::to_string(size) + " bytes for packed weights");
+#ifdef MADV_HUGEPAGE
+    if (huge_pages) ::madvise(p, size, MADV_HUGEPAGE);
+#endif
+    data = static_cast<uint8_t*>(p);
+}
+
+ModelWeights::PackedBuffer::~PackedBuffer() { ::munmap(data, size); }
+
+size_t ModelWeights::pack(const kernels::KernelTable& table, ThreadPool& pool, bool huge_pages,
+                          const std::function<void(const Weight&)>& done) {
+    std::vector<Weight*> ws{&output};  // token_embd is read by rows, never multiplied
+    for (LayerWeights& L : layers)
+        for (Weight* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.wq_a, &L.wq_b, &L.wkv_a_mqa, &L.wkv_b, &L.wk_b, &L.wv_b,
+                          &L.ffn_gate, &L.ffn_up, &L.ffn_down, &L.ffn_gate_inp, &L.gate_exps, &L.up_exps,
+                          &L.down_exps, &L.gate_shexp, &L.up_shexp, &L.down_shexp})
+            ws.push_back(w);
+    // One buffer for all of them (no per-tensor rounding to pages), 64-byte aligned pieces.
+    std::vector<size_t> offsets;
+    size_t total = 0;
+    for (Weight* w : ws) {
+        offsets.push_back(total);
+        total += (kernels::packed_bytes(table, *w) + 63) / 64 * 64;
+    }
+    if (total == 0) return 0;
+    packed = std::make_unique<PackedBuffer>(total, huge_pages);
+    for (size_t i = 0; i < ws.size(); ++i) {
+        if (kernels::packed_bytes(table, *ws[i]) == 0) continue;
+        kernels::pack(table, *ws[i], packed->data + offsets[i], pool);
+        done(*ws[i]);
+    }
+    return total;
 }
 
 }  // namespace dsm

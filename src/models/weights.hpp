@@ -2,6 +2,8 @@
 // shapes checked, plus the per-layer weight sets of every architecture.
 #pragma once
 #include <cstdint>
+#include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -10,7 +12,9 @@
 #include "models/hparams.hpp"
 
 namespace dsm {
+class ThreadPool;
 namespace gguf { class File; }
+namespace kernels { struct KernelTable; }
 
 struct LayerWeights {
     std::vector<float> attn_norm, ffn_norm;
@@ -38,10 +42,25 @@ struct ModelWeights {
     std::vector<float> output_norm;
     std::vector<LayerWeights> layers;
     std::vector<std::vector<float>> owned;     // storage for weights derived at load
+    // Packed copies (kernels/pack.hpp) in anonymous memory, optionally on huge pages.
+    struct PackedBuffer {
+        uint8_t* data = nullptr;
+        size_t size = 0;
+        PackedBuffer(size_t bytes, bool huge_pages);
+        ~PackedBuffer();
+        PackedBuffer(const PackedBuffer&) = delete;
+        PackedBuffer& operator=(const PackedBuffer&) = delete;
+    };
+    std::unique_ptr<PackedBuffer> packed;
 
     // Loads and checks every tensor the architecture needs; throws dsm::Error naming
     // the tensor and the expected and actual shapes.
     static ModelWeights load(const gguf::File& f, HParams& hp);
+    // Packs every matrix product weight the table has a packed layout for, calling
+    // done(original) after each so the caller can release the file's pages; returns
+    // the bytes packed.
+    size_t pack(const kernels::KernelTable& table, ThreadPool& pool, bool huge_pages,
+                const std::function<void(const Weight&)>& done);
 };
 
 }  // namespace dsm

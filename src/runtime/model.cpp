@@ -1,6 +1,8 @@
 #include <algorithm>
 
 #include "core/error.hpp"
+#include "core/thread_pool.hpp"
+#include "kernels/kernels.hpp"
 #include "runtime/engine.hpp"
 
 namespace dsm {
@@ -15,6 +17,15 @@ EngineModel::EngineModel(std::unique_ptr<gguf::File> file, const LoadOptions& op
     if (options.lock_memory) file_->mapping().lock();
     HParams hp = HParams::from_gguf(*file_);
     ModelWeights w = ModelWeights::load(*file_, hp);
+    if (options.repack) {
+        ThreadPool pool;
+        w.pack(kernels::active(), pool, options.huge_pages, [&](const Weight& original) {
+            const size_t span = size_t(original.n_mat - 1) * (original.mat_stride ? original.mat_stride
+                                                                                 : original.rows * original.row_stride) +
+                                size_t(original.rows) * original.row_stride;
+            file_->mapping().release(original.data, span);
+        });
+    }
     if (file_->find("tokenizer.ggml.model")) {
         tokenizer_ = Tokenizer::from_vocab(vocab_from_gguf(*file_));
         if (tokenizer_->n_vocab() > hp.n_vocab)

@@ -1,6 +1,6 @@
-// Multi-row x multi-token tiles (KernelTable::gemm and ::gemv) against the same table's
-// per-pair vec_dot, and kernels::matmul (threads, tiny matrices, decode and prompt
-// paths) against scalar dot products.
+// Multi-row x multi-token tiles (KernelTable::gemm, ::gemv and ::packed) against the
+// same table's per-pair vec_dot, and kernels::matmul (threads, tiny matrices, decode
+// and prompt paths, weights as in the file and packed) against scalar dot products.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,6 +9,7 @@
 #include "core/weight.hpp"
 #include "kernel_test_util.hpp"
 #include "kernels/matmul.hpp"
+#include "kernels/pack.hpp"
 
 namespace dsm::test {
 namespace {
@@ -35,7 +36,9 @@ Problem make_problem(DType t, int64_t n, int64_t rows, int64_t tokens, std::mt19
 // Runs a table's gemm on the whole problem (tokens prepared as matmul does) into an
 // output with padding around every row, and checks each value against the same
 // table's vec_dot and the padding for stray writes.
-void check_gemm(const KernelTable& table, const kernels::GemmKernel& gk, const Problem& p, const std::string& what) {
+// w: the weights the kernel reads (p.w, or p.w packed for it).
+void check_gemm(const KernelTable& table, const kernels::GemmKernel& gk, const Problem& p, const uint8_t* w,
+                const std::string& what) {
     const DType a = kernels::activation_type(p.type);
     const size_t w_stride = row_bytes(p.type, p.n);
     std::vector<uint8_t> xp;
@@ -50,7 +53,7 @@ void check_gemm(const KernelTable& table, const kernels::GemmKernel& gk, const P
     const int64_t out_stride = p.rows + 3;
     const float sentinel = -12345.5f;
     std::vector<float> out(size_t(out_stride * p.tokens + 1), sentinel);
-    gk.gemm(p.n, p.rows, p.tokens, p.w.data(), w_stride, xp.data(), x_stride, out.data(), out_stride);
+    gk.gemm(p.n, p.rows, p.tokens, w, w_stride, xp.data(), x_stride, out.data(), out_stride);
     for (int64_t t = 0; t < p.tokens; ++t) {
         for (int64_t r = 0; r < out_stride; ++r) {
             const float got = out[size_t(t * out_stride + r)];
@@ -76,8 +79,10 @@ TEST_P(GemmVsVecDot, EdgeSizes) {
     int kernels_tested = 0;
     for (std::string_view isa : kernels::available()) {
         const KernelTable& table = *kernels::find(isa);
-        for (const bool gemv : {false, true}) {
-            const kernels::GemmKernel& gk = gemv ? table.gemv[int(t)] : table.gemm[int(t)];
+        for (const std::string_view kind : {"gemm", "gemv", "packed"}) {
+            const kernels::PackedKernel& pk = table.packed[int(t)];
+            const kernels::GemmKernel& gk =
+                kind == "gemm" ? table.gemm[int(t)] : kind == "gemv" ? table.gemv[int(t)] : pk.kernel;
             if (!gk.gemm) continue;
             ++kernels_tested;
             std::mt19937 rng(99 + uint32_t(t));
@@ -89,8 +94,15 @@ TEST_P(GemmVsVecDot, EdgeSizes) {
                         if (blocks > 1 && tokens % 4 != 1 && rows != 17) continue;  // keep the run short
                         const bool raw = (rows + tokens) % 2 == 0;
                         const Problem p = make_problem(t, blocks * bs, rows, tokens, rng, raw);
-                        check_gemm(table, gk, p,
-                                   std::string(isa) + (gemv ? " gemv " : " gemm ") + std::string(dtype_name(t)) +
+                        std::vector<uint8_t> packed;
+                        if (kind == "packed") {
+                            const int64_t groups = (rows + pk.group_rows - 1) / pk.group_rows;
+                            packed.assign(size_t(groups * pk.group_rows) * row_bytes(t, p.n) + 64, 0xa5);
+                            pk.pack(p.n, rows, p.w.data(), row_bytes(t, p.n), packed.data());
+                            ASSERT_EQ(packed.back(), 0xa5) << "pack wrote past its groups";
+                        }
+                        check_gemm(table, gk, p, kind == "packed" ? packed.data() : p.w.data(),
+                                   std::string(isa) + " " + std::string(kind) + " " + std::string(dtype_name(t)) +
                                        " n=" + std::to_string(p.n) + " rows=" + std::to_string(rows) +
                                        " tokens=" + std::to_string(tokens));
                         if (HasFatalFailure()) return;
@@ -99,7 +111,7 @@ TEST_P(GemmVsVecDot, EdgeSizes) {
             }
         }
     }
-    if (kernels_tested == 0) GTEST_SKIP() << "no table on this CPU has a gemm or gemv for " << dtype_name(t);
+    if (kernels_tested == 0) GTEST_SKIP() << "no table on this CPU has a gemm, gemv or packed kernel for " << dtype_name(t);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, GemmVsVecDot, ::testing::ValuesIn(dot_weight_types()),
@@ -137,11 +149,21 @@ TEST_P(MatmulVsScalar, AllTablesAndShapes) {
         w.data = data.data();
         const int64_t x_stride = s.n + 5, y_stride = s.rows + 2;
         const std::vector<float> x = normal(size_t(x_stride * s.tokens), rng, 2.0f);
-        for (std::string_view isa : kernels::available()) {
+        // Every table multiplies the weights as they are and, where the best table
+        // has a packed layout, packed for it (other tables must then read the rows).
+        Weight packed = w;
+        std::vector<uint8_t> packed_bytes(kernels::packed_bytes(*kernels::find(kernels::available()[0]), w) + 64);
+        if (packed_bytes.size() > 64) {
+            uint8_t* aligned = packed_bytes.data() + (64 - uintptr_t(packed_bytes.data()) % 64) % 64;
+            kernels::pack(*kernels::find(kernels::available()[0]), packed, aligned, pool);
+        }
+        for (std::string_view isa : kernels::available())
+        for (const Weight* weights : {&w, &packed}) {
+            if (weights == &packed && !packed.packed) continue;
             ASSERT_TRUE(kernels::force(isa));
             std::vector<float> y(size_t(y_stride * s.tokens), NAN);
             std::vector<uint8_t> scratch;
-            kernels::matmul(w, x.data(), x_stride, s.tokens, y.data(), y_stride, pool, scratch);
+            kernels::matmul(*weights, x.data(), x_stride, s.tokens, y.data(), y_stride, pool, scratch);
             for (int64_t tok = 0; tok < s.tokens; ++tok) {
                 std::vector<uint8_t> xq(row_bytes(a, s.n));
                 kernels::scalar_table().from_float[int(a)](x.data() + tok * x_stride, xq.data(), s.n);
@@ -150,7 +172,7 @@ TEST_P(MatmulVsScalar, AllTablesAndShapes) {
                     kernels::scalar_table().vec_dot[int(t)](s.n, &want, w.row(r), xq.data());
                     const double tol = gemm_tolerance(t, magnitude(t, w.row(r), xq.data(), s.n), s.n);
                     ASSERT_NEAR(y[size_t(tok * y_stride + r)], want, tol)
-                        << isa << " " << dtype_name(t) << " n=" << s.n << " rows=" << s.rows << " tokens=" << s.tokens
+                        << isa << (weights == &packed ? " packed " : " ") << dtype_name(t) << " n=" << s.n << " rows=" << s.rows << " tokens=" << s.tokens
                         << " at row " << r << " token " << tok;
                 }
             }

@@ -61,6 +61,8 @@ int cmd_bench(int argc, char** argv) {
     std::string path, kv = "f16";
     int n_prompt = 512, n_gen = 128, threads = 0, reps = 3, depth = 0;
     bool json = false, pin = false;
+    LoadOptions load_options;
+    add_load_options(app, load_options);
     app.add_option("-m,--model", path, "GGUF model file")->required();
     app.add_option("-p,--n-prompt", n_prompt, "prompt tokens (0 = skip)")->capture_default_str();
     app.add_option("-n,--n-gen", n_gen, "generated tokens (0 = skip)")->capture_default_str();
@@ -74,7 +76,7 @@ int cmd_bench(int argc, char** argv) {
     if (reps < 1) throw Error("--repetitions must be >= 1");
 
     const auto t0 = std::chrono::steady_clock::now();
-    auto model = Model::load(path);
+    auto model = Model::load(path, load_options);
     const double load_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const ModelInfo& mi = model->info();
     ContextParams cp;

@@ -88,6 +88,8 @@ int cmd_chat(int argc, char** argv) {
     int n_predict = 1024, threads = 0, n_ctx = 0;
     bool show_thinking = false, verbose = false;
     SamplerParams sp;
+    LoadOptions load_options;
+    add_load_options(app, load_options);
     app.add_option("-m,--model", path, "GGUF model file")->required();
     app.add_option("--template", tmpl_name,
                    "chat template: the model's (default), or a builtin name (deepseek, deepseek2, deepseek3, "
@@ -102,7 +104,7 @@ int cmd_chat(int argc, char** argv) {
     add_sampling_options(app, sp);
     CLI11_PARSE(app, argc, argv);
 
-    auto model = Model::load(path);
+    auto model = Model::load(path, load_options);
     if (!model->has_tokenizer()) throw Error(path + ": the model carries no tokenizer; chat needs one");
     ContextParams cp;
     cp.n_threads = threads;

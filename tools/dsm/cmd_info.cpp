@@ -21,7 +21,7 @@ int cmd_info(int argc, char** argv) {
     app.add_flag("--metadata", metadata, "also list every metadata key");
     CLI11_PARSE(app, argc, argv);
 
-    auto model = Model::load(path, LoadOptions{.prefetch = false});
+    auto model = Model::load(path, LoadOptions{.repack = false, .prefetch = false});
     const ModelInfo& mi = model->info();
     auto file = gguf::File::open(path);
     const HParams hp = HParams::from_gguf(*file);

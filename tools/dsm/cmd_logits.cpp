@@ -15,6 +15,8 @@ int cmd_logits(int argc, char** argv) {
     std::string path, tokens, text, out;
     int threads = 0;
     std::string kv = "f32";
+    LoadOptions load_options;
+    add_load_options(app, load_options);
     app.add_option("-m,--model", path, "GGUF model file")->required();
     auto* tok_opt = app.add_option("--tokens", tokens, "comma-separated token ids, e.g. 1,2,3");
     app.add_option("-p,--prompt", text, "text (tokenized with the model's vocabulary, BOS added as configured)")->excludes(tok_opt);
@@ -23,7 +25,7 @@ int cmd_logits(int argc, char** argv) {
     app.add_option("--kv-type", kv, "KV cache type: f32 (default here, exact) or f16")->check(CLI::IsMember({"f16", "f32"}));
     CLI11_PARSE(app, argc, argv);
 
-    auto model = Model::load(path);
+    auto model = Model::load(path, load_options);
     std::vector<int32_t> ids;
     if (!tokens.empty()) {
         for (int t : parse_token_list(tokens)) ids.push_back(t);

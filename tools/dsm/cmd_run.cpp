@@ -28,6 +28,8 @@ int cmd_run(int argc, char** argv) {
     int n_predict = 128, threads = 0, n_ctx = 0;
     bool ignore_eos = false, no_bos = false, special = false, pin = false, print_ids = false;
     SamplerParams sp;
+    LoadOptions load_options;
+    add_load_options(app, load_options);
     app.add_option("-m,--model", path, "GGUF model file")->required();
     auto* p_opt = app.add_option("-p,--prompt", prompt, "prompt text");
     app.add_option("--tokens", tokens, "prompt as comma-separated token ids")->excludes(p_opt);
@@ -44,7 +46,7 @@ int cmd_run(int argc, char** argv) {
     CLI11_PARSE(app, argc, argv);
 
     const auto t0 = std::chrono::steady_clock::now();
-    auto model = Model::load(path);
+    auto model = Model::load(path, load_options);
     ContextParams cp;
     cp.n_threads = threads;
     cp.n_ctx = n_ctx;

@@ -25,6 +25,9 @@ int cmd_chat(int argc, char** argv);
 // Sampling flags shared by run and chat.
 void add_sampling_options(CLI::App& app, SamplerParams& s);
 
+// Model loading flags shared by the commands that generate (--no-repack, --huge-pages, --mlock).
+void add_load_options(CLI::App& app, LoadOptions& o);
+
 // Peak resident set size of this process in bytes.
 long long peak_rss_bytes();
 // "1.23 GiB"

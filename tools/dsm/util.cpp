@@ -8,6 +8,14 @@
 
 namespace dsm::cli {
 
+void add_load_options(CLI::App& app, LoadOptions& o) {
+    app.add_flag_callback("--no-repack", [&o] { o.repack = false; },
+                 "read every weight in place from the mapped file (zero copy) instead of packing the ones this "
+                 "CPU's kernels read faster into private memory at load");
+    app.add_flag("--huge-pages", o.huge_pages, "put packed weights on transparent huge pages (faster decode, slower load)");
+    app.add_flag("--mlock", o.lock_memory, "lock the model file's pages in memory");
+}
+
 long long peak_rss_bytes() {
     struct rusage ru {};
     getrusage(RUSAGE_SELF, &ru);
