@@ -9,6 +9,7 @@
 #include "core/dtype.hpp"
 
 namespace dsm {
+namespace kernels { class PackOnDemand; }
 
 struct Weight {
     DType type = DType::F32;
@@ -23,6 +24,7 @@ struct Weight {
     const uint8_t* packed = nullptr;
     const void* packed_for = nullptr;   // the KernelTable::packed entry that wrote them
     size_t packed_mat_stride = 0;       // bytes between packed matrices of a stack
+    kernels::PackOnDemand* pack_on_demand = nullptr;  // set: a matrix is packed at its first product
 
     bool empty() const { return data == nullptr; }
     const uint8_t* row(int64_t r) const { return data + size_t(r) * row_stride; }

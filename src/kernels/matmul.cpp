@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "kernels/kernels.hpp"
+#include "kernels/pack.hpp"
 #include "quant/quant.hpp"
 
 namespace dsm::kernels {
@@ -82,6 +83,7 @@ void matmul(const Weight& w, const float* x, int64_t x_stride, int64_t n_tokens,
     const GemmKernel* tiles = nullptr;
     Weight packed;  // w's packed copy, viewed as rows (a group of them is a kernel tile)
     if (w.packed && w.packed_for == &kt.packed[uint32_t(w.type)]) {
+        if (w.pack_on_demand) w.pack_on_demand->ensure(w);
         packed = w;
         packed.data = w.packed;
         tiles = &kt.packed[uint32_t(w.type)].kernel;

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "core/error.hpp"
+
 namespace dsm::kernels {
 namespace {
 
@@ -35,6 +37,26 @@ void pack(const KernelTable& t, Weight& w, uint8_t* dst, ThreadPool& pool) {
     w.packed = dst;
     w.packed_for = &pk;
     w.packed_mat_stride = mat_bytes;
+}
+
+void pack_on_demand(const KernelTable& t, Weight& w, uint8_t* dst, PackOnDemand& state) {
+    const PackedKernel& pk = t.packed[int(w.type)];
+    w.packed = dst;
+    w.packed_for = &pk;
+    w.packed_mat_stride = packed_matrix_bytes(pk, w);
+    w.pack_on_demand = &state;
+}
+
+PackOnDemand::PackOnDemand(int64_t n_mat, std::function<void(const Weight&)> done)
+    : once_(new std::once_flag[size_t(n_mat)]), n_mat_(n_mat), done_(std::move(done)) {}
+
+void PackOnDemand::ensure(const Weight& m) {
+    if (m.index < 0 || m.index >= n_mat_ || m.n_mat != 1) throw Error("PackOnDemand: not one matrix of the stack");
+    std::call_once(once_[size_t(m.index)], [&] {
+        const auto& pk = *static_cast<const PackedKernel*>(m.packed_for);
+        pk.pack(m.cols, m.rows, m.data, m.row_stride, const_cast<uint8_t*>(m.packed));
+        if (done_) done_(m);
+    });
 }
 
 }  // namespace dsm::kernels

@@ -209,9 +209,15 @@ size_t ModelWeights::pack(const kernels::KernelTable& table, ThreadPool& pool, b
     if (total == 0) return 0;
     packed = std::make_unique<PackedBuffer>(total, huge_pages);
     for (size_t i = 0; i < ws.size(); ++i) {
-        if (kernels::packed_bytes(table, *ws[i]) == 0) continue;
-        kernels::pack(table, *ws[i], packed->data + offsets[i], pool);
-        done(*ws[i]);
+        Weight& w = *ws[i];
+        if (kernels::packed_bytes(table, w) == 0) continue;
+        if (w.n_mat > 1) {
+            packed_on_demand.push_back(std::make_unique<kernels::PackOnDemand>(w.n_mat, done));
+            kernels::pack_on_demand(table, w, packed->data + offsets[i], *packed_on_demand.back());
+        } else {
+            kernels::pack(table, w, packed->data + offsets[i], pool);
+            done(w);
+        }
     }
     return total;
 }

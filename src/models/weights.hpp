@@ -9,12 +9,11 @@
 
 #include "core/dtype.hpp"
 #include "core/weight.hpp"
+#include "kernels/pack.hpp"
 #include "models/hparams.hpp"
 
 namespace dsm {
-class ThreadPool;
 namespace gguf { class File; }
-namespace kernels { struct KernelTable; }
 
 struct LayerWeights {
     std::vector<float> attn_norm, ffn_norm;
@@ -52,13 +51,15 @@ struct ModelWeights {
         PackedBuffer& operator=(const PackedBuffer&) = delete;
     };
     std::unique_ptr<PackedBuffer> packed;
+    std::vector<std::unique_ptr<kernels::PackOnDemand>> packed_on_demand;  // expert stacks
 
     // Loads and checks every tensor the architecture needs; throws dsm::Error naming
     // the tensor and the expected and actual shapes.
     static ModelWeights load(const gguf::File& f, HParams& hp);
     // Packs every matrix product weight the table has a packed layout for, calling
-    // done(original) after each so the caller can release the file's pages; returns
-    // the bytes packed.
+    // done(original) after each so the caller can release the file's pages; routed
+    // expert stacks are packed matrix by matrix at first use. Returns the bytes
+    // reserved for packed weights.
     size_t pack(const kernels::KernelTable& table, ThreadPool& pool, bool huge_pages,
                 const std::function<void(const Weight&)>& done);
 };

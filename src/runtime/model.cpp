@@ -19,7 +19,7 @@ EngineModel::EngineModel(std::unique_ptr<gguf::File> file, const LoadOptions& op
     ModelWeights w = ModelWeights::load(*file_, hp);
     if (options.repack) {
         ThreadPool pool;
-        w.pack(kernels::active(), pool, options.huge_pages, [&](const Weight& original) {
+        w.pack(kernels::active(), pool, options.huge_pages, [this](const Weight& original) {
             const size_t span = size_t(original.n_mat - 1) * (original.mat_stride ? original.mat_stride
                                                                                  : original.rows * original.row_stride) +
                                 size_t(original.rows) * original.row_stride;

@@ -184,5 +184,70 @@ TEST_P(MatmulVsScalar, AllTablesAndShapes) {
 INSTANTIATE_TEST_SUITE_P(AllTypes, MatmulVsScalar, ::testing::ValuesIn(dot_weight_types()),
                          [](const auto& i) { return type_label(i.param); });
 
+// A stack of matrices (experts) packed on demand: nothing is written before a
+// matrix's first product, exactly that matrix is packed then (once, however many
+// threads ask), and products match scalar dot products before and after.
+TEST(PackOnDemand, PacksEachMatrixAtItsFirstProductOnly) {
+    const kernels::KernelTable& best = *kernels::find(kernels::available()[0]);
+    int tested = 0;
+    for (const DType t : dot_weight_types()) {
+        if (!best.packed[int(t)].pack) continue;
+        ++tested;
+        const int64_t bs = info(t).block_size, n = 2 * std::max<int64_t>(bs, 32), rows = 20, n_mat = 3;
+        std::mt19937 rng(17 + uint32_t(t));
+        std::vector<uint8_t> data;
+        for (int64_t r = 0; r < rows * n_mat; ++r) {
+            const std::vector<uint8_t> row = random_weights(t, n, rng, false);
+            data.insert(data.end(), row.begin(), row.end());
+        }
+        Weight stack;
+        stack.type = t;
+        stack.cols = n;
+        stack.rows = rows;
+        stack.n_mat = n_mat;
+        stack.row_stride = row_bytes(t, n);
+        stack.data = data.data();
+        const size_t bytes = kernels::packed_bytes(best, stack);
+        ASSERT_GT(bytes, 0u);
+        std::vector<uint8_t> buffer(bytes + 64, 0x5a);
+        uint8_t* dst = buffer.data() + (64 - uintptr_t(buffer.data()) % 64) % 64;
+        std::vector<int64_t> packed_now;
+        kernels::PackOnDemand state(n_mat, [&](const Weight& m) { packed_now.push_back(m.index); });
+        kernels::pack_on_demand(best, stack, dst, state);
+        const size_t mat_bytes = bytes / size_t(n_mat);
+        auto untouched = [&](int64_t e) {
+            for (size_t i = 0; i < mat_bytes; ++i)
+                if (dst[size_t(e) * mat_bytes + i] != 0x5a) return false;
+            return true;
+        };
+        ASSERT_TRUE(untouched(0) && untouched(1) && untouched(2)) << dtype_name(t);
+        const std::string before(kernels::active().isa);
+        ASSERT_TRUE(kernels::force(best.isa));
+        ThreadPool pool(2);
+        const std::vector<float> x = normal(size_t(n), rng, 1.0f);
+        const DType a = kernels::activation_type(t);
+        std::vector<uint8_t> xq(row_bytes(a, n));
+        kernels::scalar_table().from_float[int(a)](x.data(), xq.data(), n);
+        for (int round = 0; round < 2; ++round) {
+            pool.parallel_for(4, [&](int64_t, int) {  // concurrent first use of matrix 1
+                std::vector<float> y(static_cast<size_t>(rows));
+                std::vector<uint8_t> scratch;
+                kernels::matmul(stack.matrix(1), x.data(), n, 1, y.data(), rows, ThreadPool::serial(), scratch);
+                for (int64_t r = 0; r < rows; ++r) {
+                    float want;
+                    const uint8_t* wr = stack.matrix(1).row(r);
+                    kernels::scalar_table().vec_dot[int(t)](n, &want, wr, xq.data());
+                    EXPECT_NEAR(y[size_t(r)], want, gemm_tolerance(t, magnitude(t, wr, xq.data(), n), n)) << r;
+                }
+            });
+        }
+        ASSERT_TRUE(kernels::force(before));
+        EXPECT_EQ(packed_now, std::vector<int64_t>{1}) << dtype_name(t);
+        EXPECT_TRUE(untouched(0) && untouched(2)) << dtype_name(t) << ": an unused matrix was packed";
+        EXPECT_FALSE(untouched(1)) << dtype_name(t);
+    }
+    if (tested == 0) GTEST_SKIP() << "no packed layouts on this CPU";
+}
+
 }  // namespace
 }  // namespace dsm::test
