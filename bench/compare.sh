@@ -2,6 +2,7 @@
 # Runs libdsm (`dsm bench`) and llama.cpp (node-llama-cpp 3.21.1) on the same GGUF
 # with the same threads, interleaved, and prints the speed ratios.
 #   bench/compare.sh MODEL.gguf [N_PROMPT=512] [N_GEN=128] [THREADS=2] [ROUNDS=2] [DEPTH=0] [REPS=3]
+# DSM_FLAGS adds options to `dsm bench` (e.g. DSM_FLAGS=--no-repack, --huge-pages).
 # DEPTH > 0 runs each test after that many tokens of context (filled untimed).
 # With build/bandwidth (bench/bandwidth.cpp) present, each round also measures the read
 # bandwidth and the generation rows say how close each engine gets to the roofline:
@@ -23,7 +24,7 @@ for r in $(seq "$rounds"); do
   if [ -x "$bandwidth" ]; then
     "$bandwidth" 2048 "$th" | awk -v t="$th" '$1 == t { print $(NF-1) }' > "$out/bw.$r"
   fi
-  "$dsm" bench -m "$model" -p "$np" -n "$ng" -t "$th" -r "$reps" -d "$depth" --json > "$out/dsm.$r.json"
+  "$dsm" bench -m "$model" -p "$np" -n "$ng" -t "$th" -r "$reps" -d "$depth" --json ${DSM_FLAGS:-} > "$out/dsm.$r.json"
   (cd "$nodedir" && node llamacpp-bench.mjs "$model" "$np" "$ng" "$th" "$reps" "$depth") > "$out/llama.$r.json"
 done
 node -e '
