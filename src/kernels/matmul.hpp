@@ -10,7 +10,9 @@ namespace dsm::kernels {
 
 // y[t * y_stride + r] = dot(W row r, x[t * x_stride .. + W.cols]) for r < W.rows,
 // t < n_tokens. Activations are converted once to the weight type's activation type
-// (see activation_type) in `scratch`, then every (row, token) pair is one vec_dot.
+// (see activation_type) in `scratch`; the products run on W's packed copy when the
+// active table wrote it (kernels/pack.hpp; packing a stack's matrix on demand here),
+// else on the table's gemm / gemv tiles, else one vec_dot per (row, token) pair.
 // f32_activations: dequantize weight rows and keep activations in F32 instead
 // (reference precision, no activation rounding; slow).
 void matmul(const Weight& w, const float* x, int64_t x_stride, int64_t n_tokens, float* y, int64_t y_stride,
