@@ -15,6 +15,8 @@ namespace dsm::kernels::avx512 {
 
 // Fills the gemm entries of the AVX-512 table (gemm_avx512.cpp).
 void set_gemm_kernels(KernelTable& t);
+// Fills the packed entries: layouts packed at load and their kernels (gemm_packed_avx512.cpp).
+void set_packed_kernels(KernelTable& t);
 // Fills the gemm entries of F32, F16 and BF16 weights (gemm_float_avx512.cpp).
 void set_float_gemm_kernels(KernelTable& t);
 // Fills the gemv entries (gemv_avx512.cpp).

@@ -535,6 +535,7 @@ KernelTable make_table() {
     set_from(DType::Q8_1, from_float_q8_1);
     set_from(DType::Q8_K, from_float_q8_k);
     set_gemm_kernels(t);
+    set_packed_kernels(t);
     set_float_gemm_kernels(t);
     set_gemv_kernels(t);
     set_layer_kernels(t);

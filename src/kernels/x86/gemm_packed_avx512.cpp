@@ -1,0 +1,305 @@
+// AVX-512 kernels over weights packed once at load (KernelTable::packed,
+// kernels/pack.hpp).
+//
+// The prompt tiles' lane = row arrangement (gemm_avx512.cpp), written once when the
+// model loads, kept as compact
+// as the file's blocks so that decode reads no more bytes than the file holds. Per
+// block of 16 rows: the 16 fp16 scales (32 bytes), then words of 64 bytes whose lane r
+// holds 4 bytes of row r's levels:
+//   Q4_0: 4 words, word g = packed bytes 4g .. 4g + 3 (low nibbles: elements 4g + i,
+//         high nibbles: 16 + 4g + i)                         288 bytes = 16 x 18
+//   Q8_0: 8 words, word g = levels 4g .. 4g + 3, stored + 128  544 bytes = 16 x 34
+//   Q4_K: see pack_q4_k.
+// Decode streams through the groups (one pass over memory, prefetched ahead: some
+// CPUs' hardware prefetchers do not keep up with a compute-heavy stream); prompts
+// expand k-quant groups into the gemm tiles and run the tile kernels.
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+
+#include "kernels/x86/gemm_tiles_avx512.hpp"
+
+namespace dsm::kernels::avx512 {
+namespace {
+
+template <typename Block, int Words>
+void pack_legacy(int64_t cols, int64_t rows, const void* w, size_t w_stride, void* packed) {
+    const int64_t nb = cols / 32, groups = (rows + kRows - 1) / kRows;
+    constexpr size_t kLevels = offsetof(Block, qs);
+    constexpr uint8_t kFlip = Words == 8 ? 0x80 : 0;  // Q8_0 levels stored unsigned
+    auto* out = static_cast<uint8_t*>(packed);
+    for (int64_t g = 0; g < groups; ++g)
+        for (int64_t b = 0; b < nb; ++b, out += 32 + 64 * Words)
+            for (int r = 0; r < kRows; ++r) {
+                const int64_t row = g * kRows + r;
+                if (row >= rows) {
+                    std::memset(out + 2 * r, 0, 2);
+                    for (int k = 0; k < Words; ++k) std::memset(out + 32 + 64 * k + 4 * r, int(kFlip), 4);
+                    continue;
+                }
+                const uint8_t* blk = static_cast<const uint8_t*>(w) + size_t(row) * w_stride + size_t(b) * sizeof(Block);
+                std::memcpy(out + 2 * r, blk, 2);  // d, the block's first field
+                for (int k = 0; k < Words; ++k) {
+                    uint32_t v;
+                    std::memcpy(&v, blk + kLevels + 4 * k, 4);
+                    v ^= kFlip * 0x01010101u;
+                    std::memcpy(out + 32 + 64 * k + 4 * r, &v, 4);
+                }
+            }
+}
+
+// Bytes ahead of the block in use that decode asks the cache for.
+constexpr size_t kPrefetchAhead = 1024;
+
+template <int Words>
+inline void prefetch_block(const uint8_t* wb) {
+    #pragma GCC unroll 16
+    for (size_t at = 0; at < 32 + 64 * Words; at += 64) _mm_prefetch(reinterpret_cast<const char*>(wb + kPrefetchAhead + at), _MM_HINT_T0);
+}
+
+template <int Words, int NT>
+void kernel_packed_legacy(const uint8_t* group, int64_t nb, const uint8_t* x, size_t x_stride, float* out,
+                          int64_t out_stride, __mmask16 rows) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    __m512 acc[NT];
+    #pragma GCC unroll 16
+    for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* wb = group + size_t(b) * (32 + 64 * Words);
+        prefetch_block<Words>(wb);
+        const PreparedQ8_0* xb[NT];
+        __m512i sum[NT];
+        #pragma GCC unroll 16
+        for (int t = 0; t < NT; ++t) {
+            xb[t] = reinterpret_cast<const PreparedQ8_0*>(x + size_t(t) * x_stride) + b;
+            sum[t] = _mm512_set1_epi32(xb[t]->start);
+        }
+#pragma GCC unroll 8
+        for (int g = 0; g < Words; ++g) {
+            const __m512i w = _mm512_loadu_si512(wb + 32 + 64 * g);
+            if constexpr (Words == 4) {
+                const __m512i lo = _mm512_and_si512(w, m4), hi = _mm512_and_si512(_mm512_srli_epi32(w, 4), m4);
+#pragma GCC unroll 16
+                for (int t = 0; t < NT; ++t) {
+                    sum[t] = dpbusd_bcast(sum[t], lo, xb[t]->qs + 4 * g);
+                    sum[t] = dpbusd_bcast(sum[t], hi, xb[t]->qs + 16 + 4 * g);
+                }
+            } else {
+#pragma GCC unroll 16
+                for (int t = 0; t < NT; ++t) sum[t] = dpbusd_bcast(sum[t], w, xb[t]->qs + 4 * g);
+            }
+        }
+        const __m512 dw = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb)));
+#pragma GCC unroll 16
+        for (int t = 0; t < NT; ++t)
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[t]), _mm512_mul_ps(dw, _mm512_set1_ps(xb[t]->d)), acc[t]);
+    }
+    #pragma GCC unroll 16
+    for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(out + t * out_stride, rows, acc[t]);
+}
+
+// Packed Q4_K, per super-block of 16 rows (16 x 144 bytes): fp16 d [16], fp16 dmin [16],
+// the three words of packed 6-bit scales and mins, then 32 level words, word 8c + g =
+// bytes 4g .. 4g + 3 of the block's 32-byte chunk c (low nibbles: sub-block 2c, high:
+// 2c + 1). The scales are unpacked in registers, once per super-block for every token.
+constexpr size_t kPackedK4Scales = 64, kPackedK4Levels = kPackedK4Scales + 3 * 64, kPackedK4Bytes = 16 * 144;
+static_assert(kPackedK4Levels + 32 * 64 == kPackedK4Bytes);
+
+void pack_q4_k(int64_t cols, int64_t rows, const void* w, size_t w_stride, void* packed) {
+    const int64_t nb = cols / kQK_K, groups = (rows + kRows - 1) / kRows;
+    auto* out = static_cast<uint8_t*>(packed);
+    for (int64_t g = 0; g < groups; ++g)
+        for (int64_t b = 0; b < nb; ++b, out += kPackedK4Bytes)
+            for (int r = 0; r < kRows; ++r) {
+                const int64_t row = g * kRows + r;
+                BlockQ4_K blk{};
+                if (row < rows)
+                    std::memcpy(&blk, static_cast<const uint8_t*>(w) + size_t(row) * w_stride + size_t(b) * sizeof(BlockQ4_K),
+                                sizeof blk);
+                std::memcpy(out + 2 * r, &blk.d, 2);
+                std::memcpy(out + 32 + 2 * r, &blk.dmin, 2);
+                for (int k = 0; k < 3; ++k) std::memcpy(out + kPackedK4Scales + 64 * k + 4 * r, blk.scales + 4 * k, 4);
+                for (int k = 0; k < 32; ++k) std::memcpy(out + kPackedK4Levels + 64 * k + 4 * r, blk.qs + 4 * k, 4);
+            }
+}
+
+// Prepared activations of packed Q4_K: the row's Q8_K blocks as they are (which the
+// prompt kernel reads), then per block its 16-value sums added in pairs, one int16
+// per 32-value sub-block (which decode multiplies by the mins).
+constexpr size_t kQ8KPairsBlockBytes = sizeof(BlockQ8_K) + 16;
+
+void prepare_q8_k_pairs(int64_t n, const void* x, void* prepared) {
+    const auto* b = static_cast<const BlockQ8_K*>(x);
+    const int64_t nb = n / kQK_K;
+    std::memcpy(prepared, x, size_t(nb) * sizeof(BlockQ8_K));
+    auto* sums = reinterpret_cast<int16_t*>(static_cast<uint8_t*>(prepared) + size_t(nb) * sizeof(BlockQ8_K));
+    for (int64_t i = 0; i < nb; ++i)
+        for (int j = 0; j < 8; ++j) sums[8 * i + j] = int16_t(b[i].bsums[2 * j] + b[i].bsums[2 * j + 1]);
+}
+
+template <int NT>
+void kernel_packed_q4_k(const uint8_t* group, int64_t nb, const uint8_t* x, size_t x_stride, float* out,
+                        int64_t out_stride, __mmask16 rows) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m6 = _mm512_set1_epi8(0x3f), top2 = _mm512_set1_epi8(0x30),
+                  byte = _mm512_set1_epi32(0xff);
+    __m512 acc[NT];
+    #pragma GCC unroll 16
+    for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* wb = group + size_t(b) * kPackedK4Bytes;
+        const BlockQ8_K* xb[NT];
+        const int16_t* sums[NT];
+        #pragma GCC unroll 16
+        for (int t = 0; t < NT; ++t) {
+            xb[t] = reinterpret_cast<const BlockQ8_K*>(x + size_t(t) * x_stride) + b;
+            sums[t] = reinterpret_cast<const int16_t*>(x + size_t(t) * x_stride + size_t(nb) * sizeof(BlockQ8_K)) + 8 * b;
+        }
+        const __m512i A = _mm512_loadu_si512(wb + kPackedK4Scales), B = _mm512_loadu_si512(wb + kPackedK4Scales + 64),
+                      C = _mm512_loadu_si512(wb + kPackedK4Scales + 128);
+        // Bytes j of: scales 0..3, scales 4..7, mins 0..3, mins 4..7 (see repack_q45_k).
+        const __m512i sc[2] = {_mm512_and_si512(A, m6),
+                               _mm512_or_si512(_mm512_and_si512(C, m4), _mm512_and_si512(_mm512_srli_epi32(A, 2), top2))};
+        const __m512i mn[2] = {_mm512_and_si512(B, m6), _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(C, 4), m4),
+                                                                         _mm512_and_si512(_mm512_srli_epi32(B, 2), top2))};
+        __m512i isum[NT];
+        #pragma GCC unroll 16
+        for (int t = 0; t < NT; ++t) isum[t] = _mm512_setzero_si512();
+        for (int c = 0; c < 4; ++c) {
+            #pragma GCC unroll 16
+            for (int i = 0; i < 9; ++i)  // this chunk's share of the super-block 1 KiB ahead
+                _mm_prefetch(reinterpret_cast<const char*>(wb + kPrefetchAhead + 64 * (9 * c + i)), _MM_HINT_T0);
+            __m512i s_lo[NT], s_hi[NT];
+            #pragma GCC unroll 16
+            for (int t = 0; t < NT; ++t) s_lo[t] = s_hi[t] = _mm512_setzero_si512();
+#pragma GCC unroll 8
+            for (int g = 0; g < 8; ++g) {
+                const __m512i w = _mm512_loadu_si512(wb + kPackedK4Levels + 64 * (8 * c + g));
+                const __m512i lo = _mm512_and_si512(w, m4), hi = _mm512_and_si512(_mm512_srli_epi32(w, 4), m4);
+#pragma GCC unroll 16
+                for (int t = 0; t < NT; ++t) {
+                    s_lo[t] = dpbusd_bcast(s_lo[t], lo, xb[t]->qs + 64 * c + 4 * g);
+                    s_hi[t] = dpbusd_bcast(s_hi[t], hi, xb[t]->qs + 64 * c + 32 + 4 * g);
+                }
+            }
+            const __m512i sc_lo = _mm512_and_si512(_mm512_srli_epi32(sc[c / 2], 8 * (2 * c % 4)), byte);
+            const __m512i sc_hi = _mm512_and_si512(_mm512_srli_epi32(sc[c / 2], 8 * (2 * c % 4 + 1)), byte);
+            #pragma GCC unroll 16
+            for (int t = 0; t < NT; ++t)
+                isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(s_lo[t], sc_lo),
+                                                                     _mm512_mullo_epi32(s_hi[t], sc_hi)));
+        }
+        // (min 2k, min 2k + 1) as 16-bit pairs, against the matching pair of sums.
+        __m512i pairs[4];
+        for (int h = 0; h < 2; ++h) {
+            pairs[2 * h] = _mm512_or_si512(_mm512_and_si512(mn[h], byte),
+                                           _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(mn[h], 8), byte), 16));
+            pairs[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(mn[h], 16), byte),
+                                               _mm512_slli_epi32(_mm512_srli_epi32(mn[h], 24), 16));
+        }
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb)));
+        const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + 32)));
+#pragma GCC unroll 16
+        for (int t = 0; t < NT; ++t) {
+            __m512i mins = _mm512_setzero_si512();
+            for (int k = 0; k < 4; ++k) mins = _mm512_dpwssd_epi32(mins, pairs[k], broadcast_i32(sums[t] + 2 * k));
+            const __m512 dx = _mm512_set1_ps(xb[t]->d);
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum[t]), _mm512_mul_ps(d, dx), acc[t]);
+            acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mins), _mm512_mul_ps(dmin, dx), acc[t]);
+        }
+    }
+    #pragma GCC unroll 16
+    for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(out + t * out_stride, rows, acc[t]);
+}
+
+// Packed Q4_K for prompts: each super-block of a group expanded to the gemm's tile
+// (levels one per byte, scales unpacked), then the gemm kernel, as for the file's rows.
+void unpack_q4_k(const uint8_t* group, int64_t nb, uint8_t* tile) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f), m6 = _mm512_set1_epi8(0x3f), top2 = _mm512_set1_epi8(0x30),
+                  byte = _mm512_set1_epi32(0xff);
+    for (int64_t b = 0; b < nb; ++b, group += kPackedK4Bytes, tile += kK4BlockBytes) {
+        for (int k = 0; k < 32; ++k) {
+            const __m512i w = _mm512_loadu_si512(group + kPackedK4Levels + 64 * k);
+            store(tile + 512 * (2 * (k / 8)) + 64 * (k % 8), _mm512_and_si512(w, m4));
+            store(tile + 512 * (2 * (k / 8) + 1) + 64 * (k % 8), _mm512_and_si512(_mm512_srli_epi32(w, 4), m4));
+        }
+        const __m512i A = _mm512_loadu_si512(group + kPackedK4Scales), B = _mm512_loadu_si512(group + kPackedK4Scales + 64),
+                      C = _mm512_loadu_si512(group + kPackedK4Scales + 128);
+        const __m512i words[4] = {
+            _mm512_and_si512(A, m6),
+            _mm512_or_si512(_mm512_and_si512(C, m4), _mm512_and_si512(_mm512_srli_epi32(A, 2), top2)),
+            _mm512_and_si512(B, m6),
+            _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(C, 4), m4), _mm512_and_si512(_mm512_srli_epi32(B, 2), top2)),
+        };
+        for (int j = 0; j < 8; ++j) {
+            const __m512i sc = _mm512_and_si512(_mm512_srli_epi32(words[j / 4], 8 * (j % 4)), byte);
+            const __m512i m = _mm512_and_si512(_mm512_srli_epi32(words[2 + j / 4], 8 * (j % 4)), byte);
+            store(tile + kK4Scales + 64 * j, sc);
+            store(tile + kK4Mins + 64 * j, _mm512_or_si512(m, _mm512_slli_epi32(m, 16)));
+        }
+        _mm512_store_ps(tile + kK4D, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(group))));
+        _mm512_store_ps(tile + kK4DMin, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(group + 32))));
+    }
+}
+
+// Packed k-quants: decode (1 or 2 tokens) reads the packed groups directly; prompts
+// expand each group into the gemm tile and run the gemm kernel.
+template <template <int> class Direct, void (*Unpack)(const uint8_t*, int64_t, uint8_t*), template <int> class Tiled,
+          size_t TileBlockBytes>
+void gemm_packed_k(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, size_t w_stride, const void* x,
+                   size_t x_stride, float* out, int64_t out_stride) {
+    const auto* wp = static_cast<const uint8_t*>(w);
+    const auto* xp = static_cast<const uint8_t*>(x);
+    const int64_t nb = n / kQK_K;
+    uint8_t* tile = n_tokens > 2 ? tile_buffer(size_t(nb) * TileBlockBytes) : nullptr;
+    for (int64_t r0 = 0; r0 < n_rows; r0 += kRows) {
+        const int rows = int(std::min<int64_t>(kRows, n_rows - r0));
+        if (!tile) {
+            tile_times_tokens<Direct, 2>(wp + size_t(r0) * w_stride, nb, n_tokens, xp, x_stride, out + r0, out_stride, rows);
+            continue;
+        }
+        Unpack(wp + size_t(r0) * w_stride, nb, tile);
+        tile_times_tokens<Tiled, kMaxTokens>(tile, nb, n_tokens, xp, x_stride, out + r0, out_stride, rows);
+    }
+}
+
+// Weights packed at load: a group of 16 rows is already a tile, w_stride * 16 bytes long.
+template <template <int> class K, int BlockElems, int MaxT>
+void gemm_packed(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, size_t w_stride, const void* x,
+                 size_t x_stride, float* out, int64_t out_stride) {
+    const auto* wp = static_cast<const uint8_t*>(w);
+    for (int64_t r0 = 0; r0 < n_rows; r0 += kRows)
+        tile_times_tokens<K, MaxT>(wp + size_t(r0) * w_stride, n / BlockElems, n_tokens, static_cast<const uint8_t*>(x), x_stride,
+                                   out + r0, out_stride, int(std::min<int64_t>(kRows, n_rows - r0)));
+}
+
+template <int NT>
+struct PackedQ4_0 {
+    static constexpr KernelFn fn = kernel_packed_legacy<4, NT>;
+};
+template <int NT>
+struct PackedQ8_0 {
+    static constexpr KernelFn fn = kernel_packed_legacy<8, NT>;
+};
+template <int NT>
+struct PackedQ4K {
+    static constexpr KernelFn fn = kernel_packed_q4_k<NT>;
+};
+
+}  // namespace
+
+void set_packed_kernels(KernelTable& t) {
+    auto packed = [&](DType type, PackFn pack, GemmFn fn, GemmPrepareFn prepare, size_t prepared_bytes) {
+        PackedKernel& k = t.packed[int(type)];
+        k.group_rows = kRows;
+        k.pack = pack;
+        k.kernel = GemmKernel{fn, prepare, uint32_t(prepared_bytes), kRows, 1};
+    };
+    packed(DType::Q4_0, pack_legacy<BlockQ4_0, 4>, gemm_packed<PackedQ4_0, 32, kMaxTokens>, prepare_q8_0<8>,
+           sizeof(PreparedQ8_0));
+    packed(DType::Q8_0, pack_legacy<BlockQ8_0, 8>, gemm_packed<PackedQ8_0, 32, kMaxTokens>, prepare_q8_0<128>,
+           sizeof(PreparedQ8_0));
+    packed(DType::Q4_K, pack_q4_k, gemm_packed_k<PackedQ4K, unpack_q4_k, K45, kK4BlockBytes>, prepare_q8_k_pairs,
+           kQ8KPairsBlockBytes);
+}
+
+}  // namespace dsm::kernels::avx512
