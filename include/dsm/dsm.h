@@ -37,6 +37,13 @@ dsm_context_params dsm_context_default_params(void);
 dsm_sampler_params dsm_sampler_default_params(void);
 
 dsm_model* dsm_model_load(const char* path);
+/* Loading flags (dsm_model_load = dsm_model_load_with(path, 0)); see LoadOptions in dsm.hpp. */
+enum {
+    DSM_LOAD_NO_REPACK = 1,  /* read every weight in place from the mapped file (zero copy) */
+    DSM_LOAD_HUGE_PAGES = 2, /* put weights packed at load on transparent huge pages */
+    DSM_LOAD_MLOCK = 4       /* lock the model file's pages in memory */
+};
+dsm_model* dsm_model_load_with(const char* path, uint32_t flags);
 void dsm_model_free(dsm_model* model);
 int32_t dsm_model_n_vocab(const dsm_model* model);
 

@@ -60,9 +60,20 @@ dsm_sampler_params dsm_sampler_default_params(void) {
             d.presence_penalty, d.penalty_last_n, d.seed};
 }
 
-dsm_model* dsm_model_load(const char* path) {
+dsm_model* dsm_model_load(const char* path) { return dsm_model_load_with(path, 0); }
+
+dsm_model* dsm_model_load_with(const char* path, uint32_t flags) {
     if (!check(path, "path")) return nullptr;
-    return guarded<dsm_model*>(nullptr, [&] { return new dsm_model{dsm::Model::load(path)}; });
+    constexpr uint32_t kKnown = DSM_LOAD_NO_REPACK | DSM_LOAD_HUGE_PAGES | DSM_LOAD_MLOCK;
+    if (flags & ~kKnown) {
+        g_error = "unknown load flags " + std::to_string(flags & ~kKnown);
+        return nullptr;
+    }
+    dsm::LoadOptions o;
+    o.repack = !(flags & DSM_LOAD_NO_REPACK);
+    o.huge_pages = (flags & DSM_LOAD_HUGE_PAGES) != 0;
+    o.lock_memory = (flags & DSM_LOAD_MLOCK) != 0;
+    return guarded<dsm_model*>(nullptr, [&] { return new dsm_model{dsm::Model::load(path, o)}; });
 }
 
 void dsm_model_free(dsm_model* model) { delete model; }

@@ -1,7 +1,9 @@
 // The C API: the same results as the C++ API, errors as return codes and messages.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <cstring>
 
 #include <nlohmann/json.hpp>
@@ -23,6 +25,41 @@ TEST(CApi, GreedyStoryFromCMatchesLlamaCpp) {
     ASSERT_EQ(capi_greedy_from_c(model_path("stories260K.gguf").c_str(), tok["text"].get<std::string>().c_str(), out, 32), 32)
         << dsm_last_error();
     EXPECT_EQ(std::vector<int32_t>(out, out + 32), greedy["continuation"].get<std::vector<int32_t>>());
+}
+
+// Every loading mode gives llama.cpp's logits and greedy tokens on a quantized model
+// (packed weights by default on AVX-512; the file's rows with DSM_LOAD_NO_REPACK).
+TEST(CApi, LoadFlagsKeepResultsExact) {
+    DSM_REQUIRE_TESTDATA();
+    const std::filesystem::path golden = dsm::test::testdata_dir() / "golden/r1qwen-256.q4_k_m";
+    const auto tokens = nlohmann::json::parse(dsm::test::read_file(golden / "prompt_8.tokens.json"))["tokens"]
+                            .get<std::vector<int32_t>>();
+    const auto greedy = nlohmann::json::parse(dsm::test::read_file(golden / "prompt_8.greedy.json"));
+    const auto continuation = greedy["continuation"].get<std::vector<int32_t>>();
+    const auto margins = greedy["margins"].get<std::vector<float>>();
+    const auto want = dsm::test::read_f32(golden / "prompt_8.logits.f32");
+    for (const uint32_t flags : {0u, uint32_t(DSM_LOAD_NO_REPACK), uint32_t(DSM_LOAD_HUGE_PAGES)}) {
+        SCOPED_TRACE("flags " + std::to_string(flags));
+        dsm_model* m = dsm_model_load_with(model_path("r1qwen-256.q4_k_m.gguf").c_str(), flags);
+        ASSERT_NE(m, nullptr) << dsm_last_error();
+        const int32_t n_vocab = dsm_model_n_vocab(m);
+        dsm_context* ctx = dsm_context_new(m, dsm_context_params{64, 2, 1});
+        ASSERT_NE(ctx, nullptr) << dsm_last_error();
+        std::vector<float> logits(tokens.size() * size_t(n_vocab));
+        ASSERT_EQ(dsm_eval(ctx, tokens.data(), int32_t(tokens.size()), logits.data()), 0) << dsm_last_error();
+        ASSERT_EQ(logits.size(), want.size());
+        for (size_t i = 0; i < logits.size(); ++i) ASSERT_NEAR(logits[i], want[i], 0.05) << "logit " << i;
+        std::vector<float> last(logits.end() - n_vocab, logits.end());
+        for (size_t j = 0; j < continuation.size() && margins[j] >= 0.05f; ++j) {  // near ties: see golden_test
+            const auto next = int32_t(std::max_element(last.begin(), last.end()) - last.begin());
+            ASSERT_EQ(next, continuation[j]) << "greedy token " << j;
+            ASSERT_EQ(dsm_eval(ctx, &next, 1, last.data()), 0) << dsm_last_error();
+        }
+        dsm_context_free(ctx);
+        dsm_model_free(m);
+    }
+    EXPECT_EQ(dsm_model_load_with(model_path("r1qwen-256.q4_k_m.gguf").c_str(), 64u), nullptr);
+    EXPECT_EQ(std::string(dsm_last_error()), "unknown load flags 64");
 }
 
 TEST(CApi, EvalLogitsAndTokenize) {
