@@ -124,24 +124,9 @@ void repack_q45_k(Rows rows, int64_t nb, uint8_t* tile) {
                 store(tile + 512 * (2 * c + 1) + 64 * g, hi);
             }
         }
-        // The 6-bit scales and mins (see quant_detail::k4_scale_min), four per word.
-        const __m512i m6 = _mm512_set1_epi32(0x3f3f3f3f), m4 = _mm512_set1_epi32(0x0f0f0f0f),
-                      top2 = _mm512_set1_epi32(0x30303030);
-        const __m512i A = head[1], B = head[2], C = head[3];
-        const __m512i words[4] = {
-            _mm512_and_si512(A, m6),                                                                   // scales 0..3
-            _mm512_or_si512(_mm512_and_si512(C, m4), _mm512_and_si512(_mm512_srli_epi32(A, 2), top2)),  // scales 4..7
-            _mm512_and_si512(B, m6),                                                                   // mins 0..3
-            _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(C, 4), m4),
-                            _mm512_and_si512(_mm512_srli_epi32(B, 2), top2)),  // mins 4..7
-        };
-        const __m512i byte = _mm512_set1_epi32(0xff);
-        for (int j = 0; j < 8; ++j) {
-            const __m512i sc = _mm512_and_si512(_mm512_srli_epi32(words[j / 4], 8 * (j % 4)), byte);
-            const __m512i m = _mm512_and_si512(_mm512_srli_epi32(words[2 + j / 4], 8 * (j % 4)), byte);
-            store(tile + kK4Scales + 64 * j, sc);
-            store(tile + kK4Mins + 64 * j, _mm512_or_si512(m, _mm512_slli_epi32(m, 16)));
-        }
+        __m512i words[4];
+        k4_scale_words(head[1], head[2], head[3], words);
+        store_k4_scales(words, tile);
         _mm512_store_ps(tile + kK4D, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(head[0])));
         _mm512_store_ps(tile + kK4DMin, _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(head[0], 16))));
     }

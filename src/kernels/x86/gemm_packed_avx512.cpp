@@ -140,8 +140,7 @@ void prepare_q8_k_pairs(int64_t n, const void* x, void* prepared) {
 template <int NT>
 void kernel_packed_q4_k(const uint8_t* group, int64_t nb, const uint8_t* x, size_t x_stride, float* out,
                         int64_t out_stride, __mmask16 rows) {
-    const __m512i m4 = _mm512_set1_epi8(0x0f), m6 = _mm512_set1_epi8(0x3f), top2 = _mm512_set1_epi8(0x30),
-                  byte = _mm512_set1_epi32(0xff);
+    const __m512i m4 = _mm512_set1_epi8(0x0f), byte = _mm512_set1_epi32(0xff);
     __m512 acc[NT];
     #pragma GCC unroll 16
     for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
@@ -156,11 +155,10 @@ void kernel_packed_q4_k(const uint8_t* group, int64_t nb, const uint8_t* x, size
         }
         const __m512i A = _mm512_loadu_si512(wb + kPackedK4Scales), B = _mm512_loadu_si512(wb + kPackedK4Scales + 64),
                       C = _mm512_loadu_si512(wb + kPackedK4Scales + 128);
-        // Bytes j of: scales 0..3, scales 4..7, mins 0..3, mins 4..7 (see repack_q45_k).
-        const __m512i sc[2] = {_mm512_and_si512(A, m6),
-                               _mm512_or_si512(_mm512_and_si512(C, m4), _mm512_and_si512(_mm512_srli_epi32(A, 2), top2))};
-        const __m512i mn[2] = {_mm512_and_si512(B, m6), _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(C, 4), m4),
-                                                                         _mm512_and_si512(_mm512_srli_epi32(B, 2), top2))};
+        __m512i words[4];  // scales 0..3, 4..7, mins 0..3, 4..7
+        k4_scale_words(A, B, C, words);
+        const __m512i* sc = words;
+        const __m512i* mn = words + 2;
         __m512i isum[NT];
         #pragma GCC unroll 16
         for (int t = 0; t < NT; ++t) isum[t] = _mm512_setzero_si512();
@@ -214,8 +212,7 @@ void kernel_packed_q4_k(const uint8_t* group, int64_t nb, const uint8_t* x, size
 // Packed Q4_K for prompts: each super-block of a group expanded to the gemm's tile
 // (levels one per byte, scales unpacked), then the gemm kernel, as for the file's rows.
 void unpack_q4_k(const uint8_t* group, int64_t nb, uint8_t* tile) {
-    const __m512i m4 = _mm512_set1_epi8(0x0f), m6 = _mm512_set1_epi8(0x3f), top2 = _mm512_set1_epi8(0x30),
-                  byte = _mm512_set1_epi32(0xff);
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
     for (int64_t b = 0; b < nb; ++b, group += kPackedK4Bytes, tile += kK4BlockBytes) {
         for (int k = 0; k < 32; ++k) {
             const __m512i w = _mm512_loadu_si512(group + kPackedK4Levels + 64 * k);
@@ -224,18 +221,9 @@ void unpack_q4_k(const uint8_t* group, int64_t nb, uint8_t* tile) {
         }
         const __m512i A = _mm512_loadu_si512(group + kPackedK4Scales), B = _mm512_loadu_si512(group + kPackedK4Scales + 64),
                       C = _mm512_loadu_si512(group + kPackedK4Scales + 128);
-        const __m512i words[4] = {
-            _mm512_and_si512(A, m6),
-            _mm512_or_si512(_mm512_and_si512(C, m4), _mm512_and_si512(_mm512_srli_epi32(A, 2), top2)),
-            _mm512_and_si512(B, m6),
-            _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(C, 4), m4), _mm512_and_si512(_mm512_srli_epi32(B, 2), top2)),
-        };
-        for (int j = 0; j < 8; ++j) {
-            const __m512i sc = _mm512_and_si512(_mm512_srli_epi32(words[j / 4], 8 * (j % 4)), byte);
-            const __m512i m = _mm512_and_si512(_mm512_srli_epi32(words[2 + j / 4], 8 * (j % 4)), byte);
-            store(tile + kK4Scales + 64 * j, sc);
-            store(tile + kK4Mins + 64 * j, _mm512_or_si512(m, _mm512_slli_epi32(m, 16)));
-        }
+        __m512i words[4];
+        k4_scale_words(A, B, C, words);
+        store_k4_scales(words, tile);
         _mm512_store_ps(tile + kK4D, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(group))));
         _mm512_store_ps(tile + kK4DMin, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(group + 32))));
     }

@@ -110,6 +110,28 @@ void kernel_legacy(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_s
 constexpr size_t kK4Levels = 8 * 512, kK4Scales = kK4Levels, kK4Mins = kK4Scales + 8 * 64, kK4D = kK4Mins + 8 * 64,
                  kK4DMin = kK4D + 64, kK4BlockBytes = kK4DMin + 64;
 
+// The 6-bit scales and mins of 16 Q4_K / Q5_K blocks (see quant_detail::k4_scale_min)
+// from their packed scale words A, B, C (bytes 0..3, 4..7, 8..11 of each lane's block):
+// out[0..3] hold, four per word, scales 0..3, scales 4..7, mins 0..3, mins 4..7.
+inline void k4_scale_words(__m512i A, __m512i B, __m512i C, __m512i out[4]) {
+    const __m512i m6 = _mm512_set1_epi8(0x3f), m4 = _mm512_set1_epi8(0x0f), top2 = _mm512_set1_epi8(0x30);
+    out[0] = _mm512_and_si512(A, m6);
+    out[1] = _mm512_or_si512(_mm512_and_si512(C, m4), _mm512_and_si512(_mm512_srli_epi32(A, 2), top2));
+    out[2] = _mm512_and_si512(B, m6);
+    out[3] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(C, 4), m4), _mm512_and_si512(_mm512_srli_epi32(B, 2), top2));
+}
+
+// A tile super-block's int32 scales and (min, min) pairs, from k4_scale_words.
+inline void store_k4_scales(const __m512i words[4], uint8_t* tile) {
+    const __m512i byte = _mm512_set1_epi32(0xff);
+    for (int j = 0; j < 8; ++j) {
+        const __m512i sc = _mm512_and_si512(_mm512_srli_epi32(words[j / 4], 8 * (j % 4)), byte);
+        const __m512i m = _mm512_and_si512(_mm512_srli_epi32(words[2 + j / 4], 8 * (j % 4)), byte);
+        store(tile + kK4Scales + 64 * j, sc);
+        store(tile + kK4Mins + 64 * j, _mm512_or_si512(m, _mm512_slli_epi32(m, 16)));
+    }
+}
+
 template <int NT>
 void kernel_q45_k(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_stride, float* out, int64_t out_stride,
                   __mmask16 rows) {
