@@ -29,8 +29,11 @@ namespace dsm::kernels {
 
 // Tables of the other instruction sets (src/kernels/x86, src/kernels/arm).
 #if defined(__x86_64__)
+const KernelTable& amx_table();
 const KernelTable& avx512_table();
 const KernelTable& avx2_table();
+// Asks Linux for the AMX tile state (granted per process); false if refused.
+bool amx_permitted();
 #endif
 #if defined(__aarch64__)
 const KernelTable& i8mm_table();
@@ -48,6 +51,7 @@ struct Candidate {
 // Best first; "scalar" must stay last.
 constexpr Candidate kCandidates[] = {
 #if defined(__x86_64__)
+    {"amx", amx_table, [] { return cpu_features().amx; }},
     {"avx512", avx512_table, [] { return cpu_features().avx512; }},
     {"avx2", avx2_table, [] { return cpu_features().avx2; }},
 #endif
@@ -97,6 +101,17 @@ bool cpu_has_f16c() {
     unsigned a = 0, b = 0, c = 0, d = 0;
     return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) != 0;
 }
+
+// AMX-TILE and AMX-INT8 (CPUID leaf 7, EDX bits 24, 25), with the OS saving the tile
+// state (XCR0 bits 17, 18).
+bool cpu_has_amx_int8() {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & (1u << 27))) return false;  // OSXSAVE
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || (d & (3u << 24)) != (3u << 24)) return false;
+    unsigned xcr0_lo = 0, xcr0_hi = 0;
+    asm volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
+    return (xcr0_lo & (3u << 17)) == (3u << 17);
+}
 #endif
 
 CpuFeatures detect_features() {
@@ -107,6 +122,9 @@ CpuFeatures detect_features() {
     f.avx512 = f.avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
                __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bf16");
+#if defined(__x86_64__) && defined(__linux__)
+    f.amx = f.avx512 && cpu_has_amx_int8() && amx_permitted();
+#endif
 #elif defined(__aarch64__) && defined(__linux__)
     // Bit numbers of the Linux arm64 ABI (asm/hwcap.h).
     constexpr unsigned long kFphp = 1ul << 9, kAsimdhp = 1ul << 10, kAsimddp = 1ul << 20;

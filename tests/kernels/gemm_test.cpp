@@ -90,8 +90,9 @@ TEST_P(GemmVsVecDot, EdgeSizes) {
                                                               : std::vector<int64_t>{1, 3, 5, bs == 32 ? 48 : 6};
             for (int64_t blocks : block_counts) {
                 for (int64_t rows : {1, 2, 5, 16, 17, 33}) {
-                    for (int64_t tokens = 1; tokens <= 17; ++tokens) {
-                        if (blocks > 1 && tokens % 4 != 1 && rows != 17) continue;  // keep the run short
+                    // 1 .. 17 tokens, and 35: two 16-token tiles (AMX) and a remainder.
+                    for (int64_t tokens = 1; tokens <= 35; tokens += tokens == 17 ? 18 : 1) {
+                        if (blocks > 1 && tokens % 4 != 1 && rows != 17 && tokens != 16) continue;  // keep the run short
                         const bool raw = (rows + tokens) % 2 == 0;
                         const Problem p = make_problem(t, blocks * bs, rows, tokens, rng, raw);
                         std::vector<uint8_t> packed;

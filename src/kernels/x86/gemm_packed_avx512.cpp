@@ -29,7 +29,7 @@ void pack_legacy(int64_t cols, int64_t rows, const void* w, size_t w_stride, voi
     constexpr uint8_t kFlip = Words == 8 ? 0x80 : 0;  // Q8_0 levels stored unsigned
     auto* out = static_cast<uint8_t*>(packed);
     for (int64_t g = 0; g < groups; ++g)
-        for (int64_t b = 0; b < nb; ++b, out += 32 + 64 * Words)
+        for (int64_t b = 0; b < nb; ++b, out += kPackedLegacyBytes<Words>)
             for (int r = 0; r < kRows; ++r) {
                 const int64_t row = g * kRows + r;
                 if (row >= rows) {
@@ -54,7 +54,7 @@ constexpr size_t kPrefetchAhead = 1024;
 template <int Words>
 inline void prefetch_block(const uint8_t* wb) {
     #pragma GCC unroll 16
-    for (size_t at = 0; at < 32 + 64 * Words; at += 64) _mm_prefetch(reinterpret_cast<const char*>(wb + kPrefetchAhead + at), _MM_HINT_T0);
+    for (size_t at = 0; at < kPackedLegacyBytes<Words>; at += 64) _mm_prefetch(reinterpret_cast<const char*>(wb + kPrefetchAhead + at), _MM_HINT_T0);
 }
 
 template <int Words, int NT>
@@ -65,7 +65,7 @@ void kernel_packed_legacy(const uint8_t* group, int64_t nb, const uint8_t* x, si
     #pragma GCC unroll 16
     for (int t = 0; t < NT; ++t) acc[t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
-        const uint8_t* wb = group + size_t(b) * (32 + 64 * Words);
+        const uint8_t* wb = group + size_t(b) * kPackedLegacyBytes<Words>;
         prefetch_block<Words>(wb);
         const PreparedQ8_0* xb[NT];
         __m512i sum[NT];
@@ -98,12 +98,6 @@ void kernel_packed_legacy(const uint8_t* group, int64_t nb, const uint8_t* x, si
     for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(out + t * out_stride, rows, acc[t]);
 }
 
-// Packed Q4_K, per super-block of 16 rows (16 x 144 bytes): fp16 d [16], fp16 dmin [16],
-// the three words of packed 6-bit scales and mins, then 32 level words, word 8c + g =
-// bytes 4g .. 4g + 3 of the block's 32-byte chunk c (low nibbles: sub-block 2c, high:
-// 2c + 1). The scales are unpacked in registers, once per super-block for every token.
-constexpr size_t kPackedK4Scales = 64, kPackedK4Levels = kPackedK4Scales + 3 * 64, kPackedK4Bytes = 16 * 144;
-static_assert(kPackedK4Levels + 32 * 64 == kPackedK4Bytes);
 
 void pack_q4_k(int64_t cols, int64_t rows, const void* w, size_t w_stride, void* packed) {
     const int64_t nb = cols / kQK_K, groups = (rows + kRows - 1) / kRows;
@@ -122,11 +116,6 @@ void pack_q4_k(int64_t cols, int64_t rows, const void* w, size_t w_stride, void*
                 for (int k = 0; k < 32; ++k) std::memcpy(out + kPackedK4Levels + 64 * k + 4 * r, blk.qs + 4 * k, 4);
             }
 }
-
-// Prepared activations of packed Q4_K: the row's Q8_K blocks as they are (which the
-// prompt kernel reads), then per block its 16-value sums added in pairs, one int16
-// per 32-value sub-block (which decode multiplies by the mins).
-constexpr size_t kQ8KPairsBlockBytes = sizeof(BlockQ8_K) + 16;
 
 void prepare_q8_k_pairs(int64_t n, const void* x, void* prepared) {
     const auto* b = static_cast<const BlockQ8_K*>(x);
@@ -158,7 +147,6 @@ void kernel_packed_q4_k(const uint8_t* group, int64_t nb, const uint8_t* x, size
         __m512i words[4];  // scales 0..3, 4..7, mins 0..3, 4..7
         k4_scale_words(A, B, C, words);
         const __m512i* sc = words;
-        const __m512i* mn = words + 2;
         __m512i isum[NT];
         #pragma GCC unroll 16
         for (int t = 0; t < NT; ++t) isum[t] = _mm512_setzero_si512();
@@ -186,14 +174,8 @@ void kernel_packed_q4_k(const uint8_t* group, int64_t nb, const uint8_t* x, size
                 isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(s_lo[t], sc_lo),
                                                                      _mm512_mullo_epi32(s_hi[t], sc_hi)));
         }
-        // (min 2k, min 2k + 1) as 16-bit pairs, against the matching pair of sums.
         __m512i pairs[4];
-        for (int h = 0; h < 2; ++h) {
-            pairs[2 * h] = _mm512_or_si512(_mm512_and_si512(mn[h], byte),
-                                           _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(mn[h], 8), byte), 16));
-            pairs[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(mn[h], 16), byte),
-                                               _mm512_slli_epi32(_mm512_srli_epi32(mn[h], 24), 16));
-        }
+        k4_min_pairs(words, pairs);
         const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb)));
         const __m512 dmin = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(wb + 32)));
 #pragma GCC unroll 16

@@ -121,6 +121,20 @@ inline void k4_scale_words(__m512i A, __m512i B, __m512i C, __m512i out[4]) {
     out[3] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(C, 4), m4), _mm512_and_si512(_mm512_srli_epi32(B, 2), top2));
 }
 
+// The mins of 16 Q4_K / Q5_K blocks as 16-bit pairs (min 2k, min 2k + 1) in pairs[k],
+// k < 4, from k4_scale_words' mins words: one dpwssd against the activations' matching
+// pair of 32-value sums adds two sub-blocks' corrections.
+inline void k4_min_pairs(const __m512i words[4], __m512i pairs[4]) {
+    const __m512i byte = _mm512_set1_epi32(0xff);
+    for (int h = 0; h < 2; ++h) {
+        const __m512i mn = words[2 + h];
+        pairs[2 * h] = _mm512_or_si512(_mm512_and_si512(mn, byte),
+                                       _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(mn, 8), byte), 16));
+        pairs[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi32(mn, 16), byte),
+                                           _mm512_slli_epi32(_mm512_srli_epi32(mn, 24), 16));
+    }
+}
+
 // A tile super-block's int32 scales and (min, min) pairs, from k4_scale_words.
 inline void store_k4_scales(const __m512i words[4], uint8_t* tile) {
     const __m512i byte = _mm512_set1_epi32(0xff);
@@ -225,6 +239,24 @@ void kernel_q6_k(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_str
     #pragma GCC unroll 16
     for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(out + t * out_stride, rows, acc[t]);
 }
+
+// ---- layouts packed at load (gemm_packed_avx512.cpp) --------------------------------
+
+// Packed Q4_0 / Q8_0 block of 16 rows: fp16 d [16], then Words words of levels.
+template <int Words>
+constexpr size_t kPackedLegacyBytes = 32 + 64 * Words;
+
+// Packed Q4_K, per super-block of 16 rows (16 x 144 bytes): fp16 d [16], fp16 dmin [16],
+// the three words of packed 6-bit scales and mins, then 32 level words, word 8c + g =
+// bytes 4g .. 4g + 3 of the block's 32-byte chunk c (low nibbles: sub-block 2c, high:
+// 2c + 1). The scales are unpacked in registers, once per super-block for every token.
+constexpr size_t kPackedK4Scales = 64, kPackedK4Levels = kPackedK4Scales + 3 * 64, kPackedK4Bytes = 16 * 144;
+static_assert(kPackedK4Levels + 32 * 64 == kPackedK4Bytes);
+
+// Prepared activations of packed Q4_K: the row's Q8_K blocks as they are (which the
+// prompt kernel reads), then per block its 16-value sums added in pairs, one int16
+// per 32-value sub-block (which decode multiplies by the mins).
+constexpr size_t kQ8KPairsBlockBytes = sizeof(BlockQ8_K) + 16;
 
 // ---- calling the tile kernels -------------------------------------------------------
 

@@ -1,0 +1,336 @@
+// The "amx" table: the AVX-512 table with prompt products of the layouts packed at
+// load (gemm_packed_avx512.cpp) on Intel AMX tiles.
+//
+// One tile multiply (tdpbssd) takes 16 tokens x 32 int8 activations and the same 32
+// levels of 16 weight rows to 16 x 16 int32 dot products: 8192 multiply-adds, eight
+// times what a 512-bit vpdpbusd does per instruction. A quantized block's scales apply
+// to 32 values, so every block's int32 products are stored and scaled into float
+// accumulators (16 registers, one per token) with AVX-512 while the tile unit works
+// on the next block; two result tiles alternate for that.
+//
+// Per group of 16 rows, the packed levels are first expanded into the tile unit's B
+// layout (row k of a block: the 4 levels 4k .. 4k + 3 of every weight row, as signed
+// bytes; the packed words already have this shape) next to one float scale vector per
+// 32 values, then every full tile of 16 tokens streams through. Fewer tokens, and the
+// tokens after the last full tile, run the AVX-512 packed kernel.
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+#include "kernels/x86/gemm_tiles_avx512.hpp"
+
+namespace dsm::kernels {
+
+const KernelTable& avx512_table();
+
+namespace amx {
+namespace {
+
+using avx512::kPackedK4Bytes;
+using avx512::kPackedK4Levels;
+using avx512::kPackedK4Scales;
+using avx512::kQ8KPairsBlockBytes;
+using avx512::PreparedQ8_0;
+
+constexpr int kTileTokens = 16;
+constexpr size_t kChunkBytes = 8 * 64;  // a B tile: 32 levels of 16 rows
+
+// Tile registers: 0 .. 3 results (blocks in flight), 4, 5 activations, 6, 7 levels.
+constexpr int kResultTiles = 4;
+struct alignas(64) TileConfig {
+    uint8_t palette = 1;
+    uint8_t start_row = 0;
+    uint8_t reserved[14]{};
+    uint16_t colsb[16]{64, 64, 64, 64, 32, 32, 64, 64};
+    uint8_t rows[16]{16, 16, 16, 16, 16, 16, 8, 8};
+};
+
+// Tile configuration is per thread; the pool's threads load it at their first product.
+void configure_tiles() {
+    thread_local bool configured = false;
+    if (configured) return;
+    static const TileConfig config;
+    asm volatile("ldtilecfg %0" : : "m"(config));
+    configured = true;
+}
+
+// The tile instructions, written here rather than with GCC's intrinsics, which take
+// the register number as text and do not tell the compiler what memory they touch.
+template <int T>
+inline void tile_zero() {
+    asm volatile("tilezero %%tmm%c0" : : "i"(T));
+}
+template <int T>
+inline void tile_load(const void* p, size_t stride) {
+    asm volatile("tileloadd (%0,%1,1), %%tmm%c2" : : "r"(p), "r"(stride), "i"(T) : "memory");
+}
+template <int T>
+inline void tile_store(int32_t (&out)[256]) {
+    asm volatile("tilestored %%tmm%c2, (%1,%3,1)" : "=m"(out) : "r"(&out[0]) , "i"(T), "r"(size_t(64)));
+}
+// C += A . B (signed bytes).
+template <int C, int A, int B>
+inline void tile_dot() {
+    asm volatile("tdpbssd %%tmm%c2, %%tmm%c1, %%tmm%c0" : : "i"(C), "i"(A), "i"(B));
+}
+
+// A group expanded for the tile unit: chunks of 32 levels (kChunkBytes each), then one
+// float scale per row for each chunk, then the type's extra data.
+struct Expanded {
+    const int8_t* levels;
+    const float* scales;
+    const uint8_t* extra;
+};
+
+// Bytes ahead of the packed block being expanded that are requested from memory (the
+// expansion reads each weight once, from memory, and does little work per byte).
+constexpr size_t kExpandPrefetch = 2048;
+
+// Q4_0 (Words = 4) and Q8_0 (Words = 8): a block is one chunk.
+template <int Words>
+size_t expanded_legacy_bytes(int64_t nb) {
+    return size_t(nb) * (kChunkBytes + 64);
+}
+
+template <int Words>
+Expanded expand_legacy(const uint8_t* group, int64_t nb, uint8_t* buf) {
+    auto* levels = buf;
+    auto* scales = reinterpret_cast<float*>(buf + size_t(nb) * kChunkBytes);
+    const __m512i m4 = _mm512_set1_epi8(0x0f), eight = _mm512_set1_epi8(8), flip = _mm512_set1_epi8(char(0x80));
+    for (int64_t b = 0; b < nb; ++b, group += avx512::kPackedLegacyBytes<Words>) {
+        uint8_t* out = levels + size_t(b) * kChunkBytes;
+        for (int g = 0; g < Words; ++g) {
+            _mm_prefetch(reinterpret_cast<const char*>(group + kExpandPrefetch + 64 * g), _MM_HINT_T0);
+            const __m512i w = _mm512_loadu_si512(group + 32 + 64 * g);
+            if constexpr (Words == 4) {
+                _mm512_store_si512(out + 64 * g, _mm512_sub_epi8(_mm512_and_si512(w, m4), eight));
+                _mm512_store_si512(out + 64 * (g + 4),
+                                   _mm512_sub_epi8(_mm512_and_si512(_mm512_srli_epi32(w, 4), m4), eight));
+            } else {
+                _mm512_store_si512(out + 64 * g, _mm512_xor_si512(w, flip));
+            }
+        }
+        _mm512_store_ps(scales + 16 * b, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(group))));
+    }
+    return {reinterpret_cast<const int8_t*>(levels), scales, nullptr};
+}
+
+// Q4_K: a super-block is 8 chunks (its sub-blocks) with scale d * scale_j; the extra
+// data per super-block is its 4 (min, min) pair words and dmin as floats.
+constexpr size_t kK4ExtraBytes = 5 * 64;
+
+size_t expanded_q4_k_bytes(int64_t nb) { return size_t(nb) * (8 * (kChunkBytes + 64) + kK4ExtraBytes); }
+
+Expanded expand_q4_k(const uint8_t* group, int64_t nb, uint8_t* buf) {
+    auto* levels = buf;
+    auto* scales = reinterpret_cast<float*>(buf + size_t(nb) * 8 * kChunkBytes);
+    auto* extra = buf + size_t(nb) * 8 * (kChunkBytes + 64);
+    const __m512i m4 = _mm512_set1_epi8(0x0f), byte = _mm512_set1_epi32(0xff);
+    for (int64_t b = 0; b < nb; ++b, group += kPackedK4Bytes) {
+        uint8_t* out = levels + size_t(b) * 8 * kChunkBytes;
+        for (int k = 0; k < 32; ++k) {  // word 8c + g: sub-blocks 2c (low) and 2c + 1 (high), row g
+            _mm_prefetch(reinterpret_cast<const char*>(group + kExpandPrefetch + 64 * k), _MM_HINT_T0);
+            const __m512i w = _mm512_loadu_si512(group + kPackedK4Levels + 64 * k);
+            const int c = k / 8, g = k % 8;
+            _mm512_store_si512(out + (2 * c) * kChunkBytes + 64 * g, _mm512_and_si512(w, m4));
+            _mm512_store_si512(out + (2 * c + 1) * kChunkBytes + 64 * g, _mm512_and_si512(_mm512_srli_epi32(w, 4), m4));
+        }
+        __m512i words[4];
+        avx512::k4_scale_words(_mm512_loadu_si512(group + kPackedK4Scales), _mm512_loadu_si512(group + kPackedK4Scales + 64),
+                               _mm512_loadu_si512(group + kPackedK4Scales + 128), words);
+        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(group)));
+        for (int j = 0; j < 8; ++j) {
+            const __m512i sc = _mm512_and_si512(_mm512_srli_epi32(words[j / 4], 8 * (j % 4)), byte);
+            _mm512_store_ps(scales + 16 * (8 * b + j), _mm512_mul_ps(d, _mm512_cvtepi32_ps(sc)));
+        }
+        uint8_t* x = extra + size_t(b) * kK4ExtraBytes;
+        __m512i pairs[4];
+        avx512::k4_min_pairs(words, pairs);
+        for (int k = 0; k < 4; ++k) _mm512_store_si512(x + 64 * k, pairs[k]);
+        _mm512_store_ps(x + 256, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(group + 32))));
+    }
+    return {reinterpret_cast<const int8_t*>(levels), scales, extra};
+}
+
+// Where chunk c's 32 activations and its scale are in a prepared token row:
+// ChunksPerBlock chunks per activation block of BlockBytes, levels at QsOffset.
+template <int ChunksPerBlock, size_t BlockBytes, size_t QsOffset>
+struct ActivationLayout {
+    static const uint8_t* levels(const uint8_t* x, int64_t c) {
+        return x + size_t(c / ChunksPerBlock) * BlockBytes + QsOffset + 32 * size_t(c % ChunksPerBlock);
+    }
+    static float scale(const uint8_t* x, int64_t c) {
+        float d;
+        std::memcpy(&d, x + size_t(c / ChunksPerBlock) * BlockBytes, 4);
+        return d;
+    }
+};
+using LegacyActivations = ActivationLayout<1, sizeof(PreparedQ8_0), offsetof(PreparedQ8_0, qs)>;
+using Q8KActivations = ActivationLayout<8, sizeof(BlockQ8_K), offsetof(BlockQ8_K, qs)>;
+
+// 16 tokens' activations gathered for the tile unit: per chunk, the A tile (token t's
+// 32 values at 32 t) and the 16 tokens' scales. Read once per group of the call, so
+// the gather pays for itself when a call has more than one group.
+constexpr size_t kGatheredChunkBytes = kTileTokens * 32 + 64;
+
+template <typename Act>
+void gather_tokens(const uint8_t* x, size_t x_stride, int64_t nc, uint8_t* out) {
+    for (int64_t c = 0; c < nc; ++c, out += kGatheredChunkBytes) {
+        auto* scales = reinterpret_cast<float*>(out + kTileTokens * 32);
+        for (int t = 0; t < kTileTokens; ++t) {
+            std::memcpy(out + 32 * t, Act::levels(x + t * x_stride, c), 32);
+            scales[t] = Act::scale(x + t * x_stride, c);
+        }
+    }
+}
+
+// 16 gathered tokens times the expanded group's nc chunks, added to acc[token]. Chunk
+// c goes to result tile c % 4, so that three blocks are in the tile unit while the
+// vector unit scales the fourth.
+struct TileProducts {
+    const Expanded& e;
+    const uint8_t* tokens;  // gather_tokens' output
+    __m512 (&acc)[kTileTokens];
+    alignas(64) int32_t result[kResultTiles][256];  // left uninitialised: tile stores fill it
+
+    TileProducts(const Expanded& expanded, const uint8_t* gathered, __m512 (&accumulators)[kTileTokens])
+        : e(expanded), tokens(gathered), acc(accumulators) {}
+
+    template <int C>
+    void issue(int64_t c) {
+        tile_zero<C>();
+        tile_load<4 + C % 2>(tokens + size_t(c) * kGatheredChunkBytes, 32);
+        tile_load<6 + C % 2>(e.levels + size_t(c) * kChunkBytes, 64);
+        tile_dot<C, 4 + C % 2, 6 + C % 2>();
+    }
+    template <int C>
+    void drain(int64_t c) {
+        tile_store<C>(result[C]);
+        const __m512 dw = _mm512_load_ps(e.scales + 16 * c);
+        const float* dx = reinterpret_cast<const float*>(tokens + size_t(c) * kGatheredChunkBytes + kTileTokens * 32);
+#pragma GCC unroll 16
+        for (int t = 0; t < kTileTokens; ++t) {
+            const __m512 s = _mm512_mul_ps(dw, _mm512_set1_ps(dx[t]));
+            acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(result[C] + 16 * t)), s, acc[t]);
+        }
+    }
+    // Issues chunk c + 3 (if any) into the tile chunk c - 1 used, then drains chunk c.
+    template <int C>
+    bool step(int64_t c, int64_t nc) {
+        if (c >= nc) return false;
+        if (c + 3 < nc) issue<(C + 3) % kResultTiles>(c + 3);
+        drain<C>(c);
+        return true;
+    }
+    void run(int64_t nc) {
+        if (nc > 0) issue<0>(0);
+        if (nc > 1) issue<1>(1);
+        if (nc > 2) issue<2>(2);
+        for (int64_t c = 0; step<0>(c, nc) && step<1>(c + 1, nc) && step<2>(c + 2, nc) && step<3>(c + 3, nc); c += 4) {
+        }
+    }
+};
+
+// Q4_K's min terms for 16 tokens: acc[t] -= dmin * d_x * sum_j min_j * sum(x in sub-block j).
+void q4_k_mins(const Expanded& e, int64_t nb, const uint8_t* x, size_t x_stride, __m512 acc[kTileTokens]) {
+    for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* extra = e.extra + size_t(b) * kK4ExtraBytes;
+        const __m512i p0 = _mm512_load_si512(extra), p1 = _mm512_load_si512(extra + 64),
+                      p2 = _mm512_load_si512(extra + 128), p3 = _mm512_load_si512(extra + 192);
+        const __m512 dmin = _mm512_load_ps(extra + 256);
+#pragma GCC unroll 16
+        for (int t = 0; t < kTileTokens; ++t) {
+            const uint8_t* row = x + t * x_stride;
+            const int16_t* sums = reinterpret_cast<const int16_t*>(row + size_t(nb) * sizeof(BlockQ8_K)) + 8 * b;
+            __m512i m = _mm512_dpwssd_epi32(_mm512_setzero_si512(), p0, avx512::broadcast_i32(sums));
+            m = _mm512_dpwssd_epi32(m, p1, avx512::broadcast_i32(sums + 2));
+            m = _mm512_dpwssd_epi32(m, p2, avx512::broadcast_i32(sums + 4));
+            m = _mm512_dpwssd_epi32(m, p3, avx512::broadcast_i32(sums + 6));
+            const float dx = reinterpret_cast<const BlockQ8_K*>(row)[b].d;
+            acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(m), _mm512_mul_ps(dmin, _mm512_set1_ps(dx)), acc[t]);
+        }
+    }
+}
+
+// The AVX-512 packed kernel of each type, for the tokens that do not fill a tile.
+GemmFn vnni_gemm[kMaxTypeId];
+
+// Per call: every group of the call's rows expanded once, then for each tile of 16
+// tokens (gathered once) every group, so that the expanded rows and the tokens stay in
+// the core's cache while they are reused.
+template <DType Type>
+void gemm_packed(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, size_t w_stride, const void* x,
+                 size_t x_stride, float* out, int64_t out_stride) {
+    const int64_t full = n_tokens / kTileTokens * kTileTokens;
+    if (full > 0) {
+        configure_tiles();
+        const auto* wp = static_cast<const uint8_t*>(w);
+        const auto* xp = static_cast<const uint8_t*>(x);
+        constexpr bool k_quant = Type == DType::Q4_K;
+        using Act = std::conditional_t<k_quant, Q8KActivations, LegacyActivations>;
+        const int64_t nb = n / (k_quant ? kQK_K : 32), nc = k_quant ? 8 * nb : nb;
+        const int64_t groups = (n_rows + 15) / 16;
+        const size_t group_bytes = Type == DType::Q4_0   ? expanded_legacy_bytes<4>(nb)
+                                   : Type == DType::Q8_0 ? expanded_legacy_bytes<8>(nb)
+                                                         : expanded_q4_k_bytes(nb);
+        uint8_t* buf = avx512::tile_buffer(size_t(groups) * group_bytes + size_t(nc) * kGatheredChunkBytes);
+        uint8_t* tokens = buf + size_t(groups) * group_bytes;
+        thread_local std::vector<Expanded> expanded;
+        expanded.resize(size_t(groups));
+        for (int64_t g = 0; g < groups; ++g) {
+            const uint8_t* group = wp + size_t(16 * g) * w_stride;
+            uint8_t* dst = buf + size_t(g) * group_bytes;
+            expanded[size_t(g)] = Type == DType::Q4_0   ? expand_legacy<4>(group, nb, dst)
+                                  : Type == DType::Q8_0 ? expand_legacy<8>(group, nb, dst)
+                                                        : expand_q4_k(group, nb, dst);
+        }
+        for (int64_t t0 = 0; t0 < full; t0 += kTileTokens) {
+            const uint8_t* xt = xp + size_t(t0) * x_stride;
+            gather_tokens<Act>(xt, x_stride, nc, tokens);
+            for (int64_t g = 0; g < groups; ++g) {
+                __m512 acc[kTileTokens];
+                for (auto& a : acc) a = _mm512_setzero_ps();
+                TileProducts(expanded[size_t(g)], tokens, acc).run(nc);
+                if constexpr (k_quant) q4_k_mins(expanded[size_t(g)], nb, xt, x_stride, acc);
+                const __mmask16 rows = __mmask16((1u << std::min<int64_t>(16, n_rows - 16 * g)) - 1);
+                for (int t = 0; t < kTileTokens; ++t)
+                    _mm512_mask_storeu_ps(out + (t0 + t) * out_stride + 16 * g, rows, acc[t]);
+            }
+        }
+    }
+    if (full < n_tokens)
+        vnni_gemm[int(Type)](n, n_rows, n_tokens - full, w, w_stride, static_cast<const uint8_t*>(x) + size_t(full) * x_stride,
+                             x_stride, out + full * out_stride, out_stride);
+}
+
+KernelTable make_table() {
+    KernelTable t = avx512_table();
+    t.isa = "amx";
+    const std::pair<DType, GemmFn> amx_kernels[] = {
+        {DType::Q4_0, gemm_packed<DType::Q4_0>}, {DType::Q8_0, gemm_packed<DType::Q8_0>}, {DType::Q4_K, gemm_packed<DType::Q4_K>}};
+    for (auto [type, fn] : amx_kernels) {
+        vnni_gemm[int(type)] = t.packed[int(type)].kernel.gemm;
+        t.packed[int(type)].kernel.gemm = fn;
+    }
+    return t;
+}
+
+}  // namespace
+}  // namespace amx
+
+bool amx_permitted() {
+    // Linux hands out the tile state only on request (ARCH_REQ_XCOMP_PERM for XTILEDATA).
+    constexpr int kReqXcompPerm = 0x1023, kXtileData = 18;
+    return syscall(SYS_arch_prctl, kReqXcompPerm, kXtileData) == 0;
+}
+
+const KernelTable& amx_table() {
+    static const KernelTable table = amx::make_table();
+    return table;
+}
+
+}  // namespace dsm::kernels
