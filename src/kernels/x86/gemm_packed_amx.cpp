@@ -21,6 +21,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "kernels/x86/amx.hpp"
 #include "kernels/x86/gemm_tiles_avx512.hpp"
 
 namespace dsm::kernels {
@@ -30,53 +31,22 @@ const KernelTable& avx512_table();
 namespace amx {
 namespace {
 
-using avx512::kPackedK4Bytes;
-using avx512::kPackedK4Levels;
-using avx512::kPackedK4Scales;
-using avx512::kQ8KPairsBlockBytes;
 using avx512::PreparedQ8_0;
 
 constexpr int kTileTokens = 16;
 constexpr size_t kChunkBytes = 8 * 64;  // a B tile: 32 levels of 16 rows
 
-// Tile registers: 0 .. 3 results (blocks in flight), 4, 5 activations, 6, 7 levels.
-constexpr int kResultTiles = 4;
+constexpr int kResultTiles = 4;  // tiles 0 .. 3 of TileShape::Blocks32
+
 struct alignas(64) TileConfig {
     uint8_t palette = 1;
     uint8_t start_row = 0;
     uint8_t reserved[14]{};
-    uint16_t colsb[16]{64, 64, 64, 64, 32, 32, 64, 64};
-    uint8_t rows[16]{16, 16, 16, 16, 16, 16, 8, 8};
+    uint16_t colsb[16]{};
+    uint8_t rows[16]{};
 };
-
-// Tile configuration is per thread; the pool's threads load it at their first product.
-void configure_tiles() {
-    thread_local bool configured = false;
-    if (configured) return;
-    static const TileConfig config;
-    asm volatile("ldtilecfg %0" : : "m"(config));
-    configured = true;
-}
-
-// The tile instructions, written here rather than with GCC's intrinsics, which take
-// the register number as text and do not tell the compiler what memory they touch.
-template <int T>
-inline void tile_zero() {
-    asm volatile("tilezero %%tmm%c0" : : "i"(T));
-}
-template <int T>
-inline void tile_load(const void* p, size_t stride) {
-    asm volatile("tileloadd (%0,%1,1), %%tmm%c2" : : "r"(p), "r"(stride), "i"(T) : "memory");
-}
-template <int T>
-inline void tile_store(int32_t (&out)[256]) {
-    asm volatile("tilestored %%tmm%c2, (%1,%3,1)" : "=m"(out) : "r"(&out[0]) , "i"(T), "r"(size_t(64)));
-}
-// C += A . B (signed bytes).
-template <int C, int A, int B>
-inline void tile_dot() {
-    asm volatile("tdpbssd %%tmm%c2, %%tmm%c1, %%tmm%c0" : : "i"(C), "i"(A), "i"(B));
-}
+constexpr TileConfig kBlocks32{1, 0, {}, {64, 64, 64, 64, 32, 32, 64, 64}, {16, 16, 16, 16, 16, 16, 8, 8}};
+constexpr TileConfig kBlocks64{1, 0, {}, {64, 64, 64, 64, 64, 64, 64, 64}, {16, 16, 16, 16, 16, 16, 16, 16}};
 
 // A group expanded for the tile unit: chunks of 32 levels (kChunkBytes each), then one
 // float scale per row for each chunk, then the type's extra data.
@@ -119,43 +89,6 @@ Expanded expand_legacy(const uint8_t* group, int64_t nb, uint8_t* buf) {
     return {reinterpret_cast<const int8_t*>(levels), scales, nullptr};
 }
 
-// Q4_K: a super-block is 8 chunks (its sub-blocks) with scale d * scale_j; the extra
-// data per super-block is its 4 (min, min) pair words and dmin as floats.
-constexpr size_t kK4ExtraBytes = 5 * 64;
-
-size_t expanded_q4_k_bytes(int64_t nb) { return size_t(nb) * (8 * (kChunkBytes + 64) + kK4ExtraBytes); }
-
-Expanded expand_q4_k(const uint8_t* group, int64_t nb, uint8_t* buf) {
-    auto* levels = buf;
-    auto* scales = reinterpret_cast<float*>(buf + size_t(nb) * 8 * kChunkBytes);
-    auto* extra = buf + size_t(nb) * 8 * (kChunkBytes + 64);
-    const __m512i m4 = _mm512_set1_epi8(0x0f), byte = _mm512_set1_epi32(0xff);
-    for (int64_t b = 0; b < nb; ++b, group += kPackedK4Bytes) {
-        uint8_t* out = levels + size_t(b) * 8 * kChunkBytes;
-        for (int k = 0; k < 32; ++k) {  // word 8c + g: sub-blocks 2c (low) and 2c + 1 (high), row g
-            _mm_prefetch(reinterpret_cast<const char*>(group + kExpandPrefetch + 64 * k), _MM_HINT_T0);
-            const __m512i w = _mm512_loadu_si512(group + kPackedK4Levels + 64 * k);
-            const int c = k / 8, g = k % 8;
-            _mm512_store_si512(out + (2 * c) * kChunkBytes + 64 * g, _mm512_and_si512(w, m4));
-            _mm512_store_si512(out + (2 * c + 1) * kChunkBytes + 64 * g, _mm512_and_si512(_mm512_srli_epi32(w, 4), m4));
-        }
-        __m512i words[4];
-        avx512::k4_scale_words(_mm512_loadu_si512(group + kPackedK4Scales), _mm512_loadu_si512(group + kPackedK4Scales + 64),
-                               _mm512_loadu_si512(group + kPackedK4Scales + 128), words);
-        const __m512 d = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(group)));
-        for (int j = 0; j < 8; ++j) {
-            const __m512i sc = _mm512_and_si512(_mm512_srli_epi32(words[j / 4], 8 * (j % 4)), byte);
-            _mm512_store_ps(scales + 16 * (8 * b + j), _mm512_mul_ps(d, _mm512_cvtepi32_ps(sc)));
-        }
-        uint8_t* x = extra + size_t(b) * kK4ExtraBytes;
-        __m512i pairs[4];
-        avx512::k4_min_pairs(words, pairs);
-        for (int k = 0; k < 4; ++k) _mm512_store_si512(x + 64 * k, pairs[k]);
-        _mm512_store_ps(x + 256, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(group + 32))));
-    }
-    return {reinterpret_cast<const int8_t*>(levels), scales, extra};
-}
-
 // Where chunk c's 32 activations and its scale are in a prepared token row:
 // ChunksPerBlock chunks per activation block of BlockBytes, levels at QsOffset.
 template <int ChunksPerBlock, size_t BlockBytes, size_t QsOffset>
@@ -170,7 +103,6 @@ struct ActivationLayout {
     }
 };
 using LegacyActivations = ActivationLayout<1, sizeof(PreparedQ8_0), offsetof(PreparedQ8_0, qs)>;
-using Q8KActivations = ActivationLayout<8, sizeof(BlockQ8_K), offsetof(BlockQ8_K, qs)>;
 
 // 16 tokens' activations gathered for the tile unit: per chunk, the A tile (token t's
 // 32 values at 32 t) and the 16 tokens' scales. Read once per group of the call, so
@@ -235,67 +167,35 @@ struct TileProducts {
     }
 };
 
-// Q4_K's min terms for 16 tokens: acc[t] -= dmin * d_x * sum_j min_j * sum(x in sub-block j).
-void q4_k_mins(const Expanded& e, int64_t nb, const uint8_t* x, size_t x_stride, __m512 acc[kTileTokens]) {
-    for (int64_t b = 0; b < nb; ++b) {
-        const uint8_t* extra = e.extra + size_t(b) * kK4ExtraBytes;
-        const __m512i p0 = _mm512_load_si512(extra), p1 = _mm512_load_si512(extra + 64),
-                      p2 = _mm512_load_si512(extra + 128), p3 = _mm512_load_si512(extra + 192);
-        const __m512 dmin = _mm512_load_ps(extra + 256);
-#pragma GCC unroll 16
-        for (int t = 0; t < kTileTokens; ++t) {
-            const uint8_t* row = x + t * x_stride;
-            const int16_t* sums = reinterpret_cast<const int16_t*>(row + size_t(nb) * sizeof(BlockQ8_K)) + 8 * b;
-            __m512i m = _mm512_dpwssd_epi32(_mm512_setzero_si512(), p0, avx512::broadcast_i32(sums));
-            m = _mm512_dpwssd_epi32(m, p1, avx512::broadcast_i32(sums + 2));
-            m = _mm512_dpwssd_epi32(m, p2, avx512::broadcast_i32(sums + 4));
-            m = _mm512_dpwssd_epi32(m, p3, avx512::broadcast_i32(sums + 6));
-            const float dx = reinterpret_cast<const BlockQ8_K*>(row)[b].d;
-            acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(m), _mm512_mul_ps(dmin, _mm512_set1_ps(dx)), acc[t]);
-        }
-    }
-}
-
 // The AVX-512 packed kernel of each type, for the tokens that do not fill a tile.
 GemmFn vnni_gemm[kMaxTypeId];
 
 // Per call: every group of the call's rows expanded once, then for each tile of 16
 // tokens (gathered once) every group, so that the expanded rows and the tokens stay in
 // the core's cache while they are reused.
-template <DType Type>
+template <int Words>
 void gemm_packed(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, size_t w_stride, const void* x,
                  size_t x_stride, float* out, int64_t out_stride) {
+    constexpr DType type = Words == 4 ? DType::Q4_0 : DType::Q8_0;
     const int64_t full = n_tokens / kTileTokens * kTileTokens;
     if (full > 0) {
-        configure_tiles();
+        configure_tiles(TileShape::Blocks32);
         const auto* wp = static_cast<const uint8_t*>(w);
         const auto* xp = static_cast<const uint8_t*>(x);
-        constexpr bool k_quant = Type == DType::Q4_K;
-        using Act = std::conditional_t<k_quant, Q8KActivations, LegacyActivations>;
-        const int64_t nb = n / (k_quant ? kQK_K : 32), nc = k_quant ? 8 * nb : nb;
-        const int64_t groups = (n_rows + 15) / 16;
-        const size_t group_bytes = Type == DType::Q4_0   ? expanded_legacy_bytes<4>(nb)
-                                   : Type == DType::Q8_0 ? expanded_legacy_bytes<8>(nb)
-                                                         : expanded_q4_k_bytes(nb);
+        const int64_t nc = n / 32, groups = (n_rows + 15) / 16;
+        const size_t group_bytes = expanded_legacy_bytes<Words>(nc);
         uint8_t* buf = avx512::tile_buffer(size_t(groups) * group_bytes + size_t(nc) * kGatheredChunkBytes);
         uint8_t* tokens = buf + size_t(groups) * group_bytes;
         thread_local std::vector<Expanded> expanded;
         expanded.resize(size_t(groups));
-        for (int64_t g = 0; g < groups; ++g) {
-            const uint8_t* group = wp + size_t(16 * g) * w_stride;
-            uint8_t* dst = buf + size_t(g) * group_bytes;
-            expanded[size_t(g)] = Type == DType::Q4_0   ? expand_legacy<4>(group, nb, dst)
-                                  : Type == DType::Q8_0 ? expand_legacy<8>(group, nb, dst)
-                                                        : expand_q4_k(group, nb, dst);
-        }
+        for (int64_t g = 0; g < groups; ++g)
+            expanded[size_t(g)] = expand_legacy<Words>(wp + size_t(16 * g) * w_stride, nc, buf + size_t(g) * group_bytes);
         for (int64_t t0 = 0; t0 < full; t0 += kTileTokens) {
-            const uint8_t* xt = xp + size_t(t0) * x_stride;
-            gather_tokens<Act>(xt, x_stride, nc, tokens);
+            gather_tokens<LegacyActivations>(xp + size_t(t0) * x_stride, x_stride, nc, tokens);
             for (int64_t g = 0; g < groups; ++g) {
                 __m512 acc[kTileTokens];
                 for (auto& a : acc) a = _mm512_setzero_ps();
                 TileProducts(expanded[size_t(g)], tokens, acc).run(nc);
-                if constexpr (k_quant) q4_k_mins(expanded[size_t(g)], nb, xt, x_stride, acc);
                 const __mmask16 rows = __mmask16((1u << std::min<int64_t>(16, n_rows - 16 * g)) - 1);
                 for (int t = 0; t < kTileTokens; ++t)
                     _mm512_mask_storeu_ps(out + (t0 + t) * out_stride + 16 * g, rows, acc[t]);
@@ -303,15 +203,20 @@ void gemm_packed(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, siz
         }
     }
     if (full < n_tokens)
-        vnni_gemm[int(Type)](n, n_rows, n_tokens - full, w, w_stride, static_cast<const uint8_t*>(x) + size_t(full) * x_stride,
+        vnni_gemm[int(type)](n, n_rows, n_tokens - full, w, w_stride, static_cast<const uint8_t*>(x) + size_t(full) * x_stride,
                              x_stride, out + full * out_stride, out_stride);
+}
+
+void gemm_q4_k(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, size_t w_stride, const void* x,
+               size_t x_stride, float* out, int64_t out_stride) {
+    gemm_packed_q4_k(vnni_gemm[int(DType::Q4_K)], n, n_rows, n_tokens, w, w_stride, x, x_stride, out, out_stride);
 }
 
 KernelTable make_table() {
     KernelTable t = avx512_table();
     t.isa = "amx";
     const std::pair<DType, GemmFn> amx_kernels[] = {
-        {DType::Q4_0, gemm_packed<DType::Q4_0>}, {DType::Q8_0, gemm_packed<DType::Q8_0>}, {DType::Q4_K, gemm_packed<DType::Q4_K>}};
+        {DType::Q4_0, gemm_packed<4>}, {DType::Q8_0, gemm_packed<8>}, {DType::Q4_K, gemm_q4_k}};
     for (auto [type, fn] : amx_kernels) {
         vnni_gemm[int(type)] = t.packed[int(type)].kernel.gemm;
         t.packed[int(type)].kernel.gemm = fn;
@@ -320,6 +225,15 @@ KernelTable make_table() {
 }
 
 }  // namespace
+
+void configure_tiles(TileShape shape) {
+    thread_local int loaded = -1;  // tile configuration is per thread
+    if (loaded == int(shape)) return;
+    static const TileConfig configs[] = {kBlocks32, kBlocks64};
+    asm volatile("ldtilecfg %0" : : "m"(configs[int(shape)]));
+    loaded = int(shape);
+}
+
 }  // namespace amx
 
 bool amx_permitted() {
