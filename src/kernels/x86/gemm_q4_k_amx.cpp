@@ -157,21 +157,28 @@ struct SuperBlocks {
             acc[t] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mins), _mm512_mul_ps(dmin, x), acc[t]);
         }
     }
-    void run(int64_t nb, __m512 (&acc)[kTileTokens]) {
-        issue<0>(0);
-        for (int64_t b = 0; b < nb; b += 2) {
+    // Super-blocks [b0, b1).
+    void run(int64_t b0, int64_t b1, __m512 (&acc)[kTileTokens]) {
+        issue<0>(b0);
+        for (int64_t b = b0; b < b1; b += 2) {
             store<0>();
-            if (b + 1 < nb) issue<1>(b + 1);
+            if (b + 1 < b1) issue<1>(b + 1);
             scale(0, b, acc);
-            if (b + 1 >= nb) break;
+            if (b + 1 >= b1) break;
             store<1>();
-            if (b + 2 < nb) issue<0>(b + 2);
+            if (b + 2 < b1) issue<0>(b + 2);
             scale(1, b + 1, acc);
         }
     }
 };
 
 }  // namespace
+
+// Super-blocks per slice: a slice of one group's expanded levels (24 KiB) stays in
+// the core's first-level cache while every token tile of the call passes over it.
+constexpr int64_t kSliceBlocks = 3;
+// Token tiles gathered at a time (a block of them stays in the second-level cache).
+constexpr int64_t kBlockTiles = 4;
 
 void gemm_packed_q4_k(GemmFn vnni, int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, size_t w_stride,
                       const void* x, size_t x_stride, float* out, int64_t out_stride) {
@@ -181,22 +188,32 @@ void gemm_packed_q4_k(GemmFn vnni, int64_t n, int64_t n_rows, int64_t n_tokens, 
         const auto* wp = static_cast<const uint8_t*>(w);
         const auto* xp = static_cast<const uint8_t*>(x);
         const int64_t nb = n / kQK_K, groups = (n_rows + 15) / 16;
-        const size_t group_bytes = size_t(nb) * kExpBytes;
-        uint8_t* expanded = avx512::tile_buffer(size_t(groups) * group_bytes + size_t(nb) * kGatherBytes);
+        const size_t group_bytes = size_t(nb) * kExpBytes, tile_bytes = size_t(nb) * kGatherBytes;
+        // [expanded groups][gathered token tiles][accumulators: 16 tokens x 16 rows per tile]
+        uint8_t* expanded = avx512::tile_buffer(size_t(groups) * group_bytes + size_t(kBlockTiles) * (tile_bytes + 1024));
         uint8_t* tokens = expanded + size_t(groups) * group_bytes;
+        auto* sums = reinterpret_cast<float*>(tokens + size_t(kBlockTiles) * tile_bytes);
         for (int64_t g = 0; g < groups; ++g) expand(wp + size_t(16 * g) * w_stride, nb, expanded + size_t(g) * group_bytes);
-        for (int64_t t0 = 0; t0 < full; t0 += kTileTokens) {
-            gather(xp + size_t(t0) * x_stride, x_stride, nb, tokens);
+        SuperBlocks sb;
+        for (int64_t t0 = 0; t0 < full; t0 += kBlockTiles * kTileTokens) {
+            const int64_t tiles = std::min<int64_t>(kBlockTiles, (full - t0) / kTileTokens);
+            for (int64_t i = 0; i < tiles; ++i)
+                gather(xp + size_t(t0 + i * kTileTokens) * x_stride, x_stride, nb, tokens + size_t(i) * tile_bytes);
             for (int64_t g = 0; g < groups; ++g) {
-                __m512 acc[kTileTokens];
-                for (auto& a : acc) a = _mm512_setzero_ps();
-                SuperBlocks sb;
                 sb.exp = expanded + size_t(g) * group_bytes;
-                sb.tok = tokens;
-                sb.run(nb, acc);
+                for (int64_t b0 = 0; b0 < nb; b0 += kSliceBlocks)
+                    for (int64_t i = 0; i < tiles; ++i) {
+                        float* tile_sums = sums + 256 * i;
+                        __m512 acc[kTileTokens];
+                        for (int t = 0; t < kTileTokens; ++t)
+                            acc[t] = b0 == 0 ? _mm512_setzero_ps() : _mm512_load_ps(tile_sums + 16 * t);
+                        sb.tok = tokens + size_t(i) * tile_bytes;
+                        sb.run(b0, std::min(nb, b0 + kSliceBlocks), acc);
+                        for (int t = 0; t < kTileTokens; ++t) _mm512_store_ps(tile_sums + 16 * t, acc[t]);
+                    }
                 const __mmask16 rows = __mmask16((1u << std::min<int64_t>(16, n_rows - 16 * g)) - 1);
-                for (int t = 0; t < kTileTokens; ++t)
-                    _mm512_mask_storeu_ps(out + (t0 + t) * out_stride + 16 * g, rows, acc[t]);
+                for (int64_t t = 0; t < tiles * kTileTokens; ++t)
+                    _mm512_mask_storeu_ps(out + (t0 + t) * out_stride + 16 * g, rows, _mm512_load_ps(sums + 16 * t));
             }
         }
     }
