@@ -49,7 +49,7 @@ void pack_legacy(int64_t cols, int64_t rows, const void* w, size_t w_stride, voi
 }
 
 // Bytes ahead of the block in use that decode asks the cache for.
-constexpr size_t kPrefetchAhead = 1024;
+constexpr size_t kPrefetchAhead = 2048;
 
 template <int Words>
 inline void prefetch_block(const uint8_t* wb) {
