@@ -30,14 +30,10 @@ template <int T>
 inline void tile_store(int32_t (&out)[256]) {
     asm volatile("tilestored %%tmm%c2, (%1,%3,1)" : "=m"(out) : "r"(&out[0]), "i"(T), "r"(size_t(64)));
 }
-// C += A . B, A signed bytes, B signed (tdpbssd) or unsigned (tdpbsud) bytes.
+// C += A . B (signed bytes; tdpbssd).
 template <int C, int A, int B>
 inline void tile_dot() {
     asm volatile("tdpbssd %%tmm%c2, %%tmm%c1, %%tmm%c0" : : "i"(C), "i"(A), "i"(B));
-}
-template <int C, int A, int B>
-inline void tile_dot_su() {
-    asm volatile("tdpbsud %%tmm%c2, %%tmm%c1, %%tmm%c0" : : "i"(C), "i"(A), "i"(B));
 }
 
 // Packed Q4_K (gemm_packed_avx512.cpp) times 16-token tiles, from gemm_q4_k_amx.cpp;

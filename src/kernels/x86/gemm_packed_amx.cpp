@@ -1,24 +1,26 @@
 // The "amx" table: the AVX-512 table with prompt products of the layouts packed at
-// load (gemm_packed_avx512.cpp) on Intel AMX tiles.
+// load (gemm_packed_avx512.cpp) on Intel AMX tiles; this file holds Q4_0 and Q8_0,
+// gemm_q4_k_amx.cpp Q4_K.
 //
 // One tile multiply (tdpbssd) takes 16 tokens x 32 int8 activations and the same 32
 // levels of 16 weight rows to 16 x 16 int32 dot products: 8192 multiply-adds, eight
-// times what a 512-bit vpdpbusd does per instruction. A quantized block's scales apply
-// to 32 values, so every block's int32 products are stored and scaled into float
-// accumulators (16 registers, one per token) with AVX-512 while the tile unit works
-// on the next block; two result tiles alternate for that.
+// times what a 512-bit vpdpbusd does per instruction. A Q4_0 / Q8_0 block's fp16
+// scales apply to 32 values, so every block's int32 products are stored and scaled
+// into float accumulators (16 registers, one per token) with AVX-512; four result
+// tiles rotate so that the tile unit works on later blocks meanwhile. That scaling,
+// not the multiplies, bounds these types (about 1.2x the AVX-512 kernel).
 //
-// Per group of 16 rows, the packed levels are first expanded into the tile unit's B
-// layout (row k of a block: the 4 levels 4k .. 4k + 3 of every weight row, as signed
-// bytes; the packed words already have this shape) next to one float scale vector per
-// 32 values, then every full tile of 16 tokens streams through. Fewer tokens, and the
-// tokens after the last full tile, run the AVX-512 packed kernel.
+// Per call, each group of 16 rows is first expanded into the tile unit's B layout
+// (row k of a block: the 4 levels 4k .. 4k + 3 of every weight row, as signed bytes;
+// the packed words already have this shape) next to one float scale vector per 32
+// values; each tile of 16 tokens is gathered (A tiles and scales side by side) and
+// passes over every group. Fewer tokens, and the tokens after the last full tile, run
+// the AVX-512 packed kernel.
 #include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstring>
-#include <type_traits>
 #include <vector>
 
 #include "kernels/x86/amx.hpp"
@@ -49,11 +51,10 @@ constexpr TileConfig kBlocks32{1, 0, {}, {64, 64, 64, 64, 32, 32, 64, 64}, {16, 
 constexpr TileConfig kBlocks64{1, 0, {}, {64, 64, 64, 64, 64, 64, 64, 64}, {16, 16, 16, 16, 16, 16, 16, 16}};
 
 // A group expanded for the tile unit: chunks of 32 levels (kChunkBytes each), then one
-// float scale per row for each chunk, then the type's extra data.
+// float scale per row for each chunk.
 struct Expanded {
     const int8_t* levels;
     const float* scales;
-    const uint8_t* extra;
 };
 
 // Bytes ahead of the packed block being expanded that are requested from memory (the
@@ -61,10 +62,7 @@ struct Expanded {
 constexpr size_t kExpandPrefetch = 2048;
 
 // Q4_0 (Words = 4) and Q8_0 (Words = 8): a block is one chunk.
-template <int Words>
-size_t expanded_legacy_bytes(int64_t nb) {
-    return size_t(nb) * (kChunkBytes + 64);
-}
+size_t expanded_legacy_bytes(int64_t nb) { return size_t(nb) * (kChunkBytes + 64); }
 
 template <int Words>
 Expanded expand_legacy(const uint8_t* group, int64_t nb, uint8_t* buf) {
@@ -86,36 +84,21 @@ Expanded expand_legacy(const uint8_t* group, int64_t nb, uint8_t* buf) {
         }
         _mm512_store_ps(scales + 16 * b, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(group))));
     }
-    return {reinterpret_cast<const int8_t*>(levels), scales, nullptr};
+    return {reinterpret_cast<const int8_t*>(levels), scales};
 }
-
-// Where chunk c's 32 activations and its scale are in a prepared token row:
-// ChunksPerBlock chunks per activation block of BlockBytes, levels at QsOffset.
-template <int ChunksPerBlock, size_t BlockBytes, size_t QsOffset>
-struct ActivationLayout {
-    static const uint8_t* levels(const uint8_t* x, int64_t c) {
-        return x + size_t(c / ChunksPerBlock) * BlockBytes + QsOffset + 32 * size_t(c % ChunksPerBlock);
-    }
-    static float scale(const uint8_t* x, int64_t c) {
-        float d;
-        std::memcpy(&d, x + size_t(c / ChunksPerBlock) * BlockBytes, 4);
-        return d;
-    }
-};
-using LegacyActivations = ActivationLayout<1, sizeof(PreparedQ8_0), offsetof(PreparedQ8_0, qs)>;
 
 // 16 tokens' activations gathered for the tile unit: per chunk, the A tile (token t's
 // 32 values at 32 t) and the 16 tokens' scales. Read once per group of the call, so
 // the gather pays for itself when a call has more than one group.
 constexpr size_t kGatheredChunkBytes = kTileTokens * 32 + 64;
 
-template <typename Act>
 void gather_tokens(const uint8_t* x, size_t x_stride, int64_t nc, uint8_t* out) {
     for (int64_t c = 0; c < nc; ++c, out += kGatheredChunkBytes) {
         auto* scales = reinterpret_cast<float*>(out + kTileTokens * 32);
         for (int t = 0; t < kTileTokens; ++t) {
-            std::memcpy(out + 32 * t, Act::levels(x + t * x_stride, c), 32);
-            scales[t] = Act::scale(x + t * x_stride, c);
+            const auto& block = reinterpret_cast<const PreparedQ8_0*>(x + t * x_stride)[c];
+            std::memcpy(out + 32 * t, block.qs, 32);
+            scales[t] = block.d;
         }
     }
 }
@@ -183,7 +166,7 @@ void gemm_packed(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, siz
         const auto* wp = static_cast<const uint8_t*>(w);
         const auto* xp = static_cast<const uint8_t*>(x);
         const int64_t nc = n / 32, groups = (n_rows + 15) / 16;
-        const size_t group_bytes = expanded_legacy_bytes<Words>(nc);
+        const size_t group_bytes = expanded_legacy_bytes(nc);
         uint8_t* buf = avx512::tile_buffer(size_t(groups) * group_bytes + size_t(nc) * kGatheredChunkBytes);
         uint8_t* tokens = buf + size_t(groups) * group_bytes;
         thread_local std::vector<Expanded> expanded;
@@ -191,7 +174,7 @@ void gemm_packed(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, siz
         for (int64_t g = 0; g < groups; ++g)
             expanded[size_t(g)] = expand_legacy<Words>(wp + size_t(16 * g) * w_stride, nc, buf + size_t(g) * group_bytes);
         for (int64_t t0 = 0; t0 < full; t0 += kTileTokens) {
-            gather_tokens<LegacyActivations>(xp + size_t(t0) * x_stride, x_stride, nc, tokens);
+            gather_tokens(xp + size_t(t0) * x_stride, x_stride, nc, tokens);
             for (int64_t g = 0; g < groups; ++g) {
                 __m512 acc[kTileTokens];
                 for (auto& a : acc) a = _mm512_setzero_ps();
