@@ -7,7 +7,7 @@
 
 namespace dsm::kernels::avx2 {
 
-// Fills the gemm entries of the AVX2 table (gemm_avx2.cpp).
+// Fills the gemm entries of the AVX2 table and its layouts packed at load (gemm_avx2.cpp).
 void set_gemm_kernels(KernelTable& t);
 // Fills the gemm and gemv entries of F32, F16 and BF16 weights (gemm_float_avx2.cpp).
 void set_float_gemm_kernels(KernelTable& t);

@@ -17,6 +17,7 @@
 
 #include "core/fp16.hpp"
 #include "kernels/x86/avx2.hpp"
+#include "kernels/x86/pack_q4_k.hpp"
 #include "quant/blocks.hpp"
 
 namespace dsm::kernels::avx2 {
@@ -205,6 +206,30 @@ constexpr size_t kK4Scales = 2048, kK4Mins = kK4Scales + 256, kK4D = kK4Mins + 2
 
 inline __m256i pair16(__m256i v) { return _mm256_or_si256(v, _mm256_slli_epi32(v, 16)); }
 
+// The 6-bit scales and mins (see quant_detail::k4_scale_min) of 8 Q4_K blocks from
+// their packed scale words A, B, C (bytes 0..3, 4..7, 8..11 of each lane's block):
+// out[0..3] hold, four per word, scales 0..3, scales 4..7, mins 0..3, mins 4..7.
+inline void k4_scale_words(__m256i A, __m256i B, __m256i C, __m256i out[4]) {
+    const __m256i m6 = _mm256_set1_epi32(0x3f3f3f3f), m4 = _mm256_set1_epi32(0x0f0f0f0f),
+                  top2 = _mm256_set1_epi32(0x30303030);
+    out[0] = _mm256_and_si256(A, m6);
+    out[1] = _mm256_or_si256(_mm256_and_si256(C, m4), _mm256_and_si256(_mm256_srli_epi32(A, 2), top2));
+    out[2] = _mm256_and_si256(B, m6);
+    out[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(C, 4), m4), _mm256_and_si256(_mm256_srli_epi32(B, 2), top2));
+}
+
+// Scale j (mins = 0) or min j (mins = 2) of k4_scale_words' output, as a 16-bit pair in every lane.
+inline __m256i k4_pair(const __m256i words[4], int j, int mins = 0) {
+    return pair16(_mm256_and_si256(_mm256_srli_epi32(words[mins + j / 4], 8 * (j % 4)), _mm256_set1_epi32(0xff)));
+}
+
+inline void store_k4_scales(const __m256i words[4], uint8_t* tile) {
+    for (int j = 0; j < 8; ++j) {
+        store(tile + kK4Scales + 32 * j, k4_pair(words, j));
+        store(tile + kK4Mins + 32 * j, k4_pair(words, j, 2));
+    }
+}
+
 void repack_q4_k(Rows rows, int64_t nb, uint8_t* tile) {
     for (int64_t b = 0; b < nb; ++b, tile += kK4Bytes) {
         const size_t at = size_t(b) * sizeof(BlockQ4_K);
@@ -219,21 +244,9 @@ void repack_q4_k(Rows rows, int64_t nb, uint8_t* tile) {
                 store(tile + 256 * (2 * c + 1) + 32 * g, high_nibbles(q[g]));
             }
         }
-        // The 6-bit scales and mins (see quant_detail::k4_scale_min), four per word.
-        const __m256i m6 = _mm256_set1_epi32(0x3f3f3f3f), m4 = _mm256_set1_epi32(0x0f0f0f0f),
-                      top2 = _mm256_set1_epi32(0x30303030);
-        const __m256i A = head[1], B = head[2], C = head[3];
-        const __m256i words[4] = {
-            _mm256_and_si256(A, m6),
-            _mm256_or_si256(_mm256_and_si256(C, m4), _mm256_and_si256(_mm256_srli_epi32(A, 2), top2)),
-            _mm256_and_si256(B, m6),
-            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(C, 4), m4), _mm256_and_si256(_mm256_srli_epi32(B, 2), top2)),
-        };
-        const __m256i byte = _mm256_set1_epi32(0xff);
-        for (int j = 0; j < 8; ++j) {
-            store(tile + kK4Scales + 32 * j, pair16(_mm256_and_si256(_mm256_srli_epi32(words[j / 4], 8 * (j % 4)), byte)));
-            store(tile + kK4Mins + 32 * j, pair16(_mm256_and_si256(_mm256_srli_epi32(words[2 + j / 4], 8 * (j % 4)), byte)));
-        }
+        __m256i words[4];
+        k4_scale_words(head[1], head[2], head[3], words);
+        store_k4_scales(words, tile);
         const __m256i lo16 = _mm256_and_si256(head[0], _mm256_set1_epi32(0xffff));
         const __m256i hi16 = _mm256_srli_epi32(head[0], 16);
         auto halves = [](__m256i v) {  // 8 values below 2^16 in 32-bit lanes -> 8 fp16 -> floats
@@ -357,6 +370,106 @@ void q6_k_kernel(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_str
     for (int t = 0; t < NT; ++t) store_rows(out + t * out_stride, acc[t], rows);
 }
 
+// ---- Q4_K packed at load (KernelTable::packed) in groups of 8 rows (pack_q4_k.hpp).
+// Decode reads the groups directly (one pass over memory, prefetched ahead); prompts
+// expand each group into the tile above.
+using PackedK4 = x86::PackedQ4KLayout<kRows>;
+constexpr size_t kPackedK4Scales = PackedK4::kScales, kPackedK4Levels = PackedK4::kLevels,
+                 kPackedK4Bytes = PackedK4::kBytes;
+constexpr size_t kPrefetchAhead = 2048;
+
+inline __m256i load32(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+
+void packed_k4_scale_words(const uint8_t* sb, __m256i words[4]) {
+    k4_scale_words(load32(sb + kPackedK4Scales), load32(sb + kPackedK4Scales + 32), load32(sb + kPackedK4Scales + 64), words);
+}
+
+// A packed group expanded into the prompt tile (repack_q4_k's output).
+void expand_q4_k(const uint8_t* group, int64_t nb, uint8_t* tile) {
+    for (int64_t b = 0; b < nb; ++b, group += kPackedK4Bytes, tile += kK4Bytes) {
+        for (int k = 0; k < 32; ++k) {
+            const __m256i w = load32(group + kPackedK4Levels + 32 * k);
+            store(tile + 256 * (2 * (k / 8)) + 32 * (k % 8), low_nibbles(w));
+            store(tile + 256 * (2 * (k / 8) + 1) + 32 * (k % 8), high_nibbles(w));
+        }
+        __m256i words[4];
+        packed_k4_scale_words(group, words);
+        store_k4_scales(words, tile);
+        _mm256_store_ps(reinterpret_cast<float*>(tile + kK4D), _mm256_cvtph_ps(load16(group)));
+        _mm256_store_ps(reinterpret_cast<float*>(tile + kK4DMin), _mm256_cvtph_ps(load16(group + PackedK4::kDMin)));
+    }
+}
+
+// Decode: 1 or 2 tokens against a packed group, the scales unpacked in registers once
+// per super-block. The float steps are q4_k_kernel's.
+template <int NT>
+void packed_q4_k_kernel(const uint8_t* group, int64_t nb, const uint8_t* x, size_t x_stride, float* out,
+                        int64_t out_stride, int rows) {
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* sb = group + size_t(b) * kPackedK4Bytes;
+        const BlockQ8_K* xb[NT];
+        __m256i isum[NT];
+        for (int t = 0; t < NT; ++t) {
+            xb[t] = reinterpret_cast<const BlockQ8_K*>(x + size_t(t) * x_stride) + b;
+            isum[t] = _mm256_setzero_si256();
+        }
+        __m256i words[4];
+        packed_k4_scale_words(sb, words);
+        for (int c = 0; c < 4; ++c) {
+            for (int i = 0; i < 5; ++i)  // this chunk's share of the super-block 2 KiB ahead
+                _mm_prefetch(reinterpret_cast<const char*>(sb + kPrefetchAhead + 64 * (5 * c + i)), _MM_HINT_T0);
+            __m256i lo[NT], hi[NT];
+            for (int t = 0; t < NT; ++t) lo[t] = hi[t] = _mm256_setzero_si256();
+            for (int g = 0; g < 8; ++g) {  // 16-bit sums stay below 8 * 2 * 15 * 128
+                const __m256i w = load32(sb + kPackedK4Levels + 32 * (8 * c + g));
+                const __m256i wl = low_nibbles(w), wh = high_nibbles(w);
+                for (int t = 0; t < NT; ++t) {
+                    lo[t] = _mm256_add_epi16(lo[t], _mm256_maddubs_epi16(wl, broadcast_i32(xb[t]->qs + 64 * c + 4 * g)));
+                    hi[t] = _mm256_add_epi16(hi[t], _mm256_maddubs_epi16(wh, broadcast_i32(xb[t]->qs + 64 * c + 32 + 4 * g)));
+                }
+            }
+            const __m256i sc_lo = k4_pair(words, 2 * c), sc_hi = k4_pair(words, 2 * c + 1);
+            for (int t = 0; t < NT; ++t)
+                isum[t] = _mm256_add_epi32(isum[t], _mm256_add_epi32(_mm256_madd_epi16(lo[t], sc_lo), _mm256_madd_epi16(hi[t], sc_hi)));
+        }
+        const __m256 d = _mm256_cvtph_ps(load16(sb)), dmin = _mm256_cvtph_ps(load16(sb + PackedK4::kDMin));
+        for (int t = 0; t < NT; ++t) {
+            __m256i mins = _mm256_setzero_si256();
+            for (int j = 0; j < 8; ++j)
+                mins = _mm256_add_epi32(mins, _mm256_madd_epi16(k4_pair(words, j, 2), broadcast_i32(xb[t]->bsums + 2 * j)));
+            const __m256 dx = _mm256_set1_ps(xb[t]->d);
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(isum[t]), _mm256_mul_ps(d, dx), acc[t]);
+            acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(mins), _mm256_mul_ps(dmin, dx), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) store_rows(out + t * out_stride, acc[t], rows);
+}
+
+// The packed kernel for any number of tokens: groups are w_stride * 8 bytes apart.
+void gemm_packed_q4_k(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, size_t w_stride, const void* x,
+                      size_t x_stride, float* out, int64_t out_stride) {
+    const int64_t nb = n / kQK_K;
+    const auto* wp = static_cast<const uint8_t*>(w);
+    const auto* xp = static_cast<const uint8_t*>(x);
+    uint8_t* tile = n_tokens > 2 ? tile_buffer(size_t(nb) * kK4Bytes) : nullptr;
+    for (int64_t r0 = 0; r0 < n_rows; r0 += kRows) {
+        const int rows = int(std::min<int64_t>(kRows, n_rows - r0));
+        const uint8_t* group = wp + size_t(r0) * w_stride;
+        if (!tile) {
+            (n_tokens == 2 ? packed_q4_k_kernel<2> : packed_q4_k_kernel<1>)(group, nb, xp, x_stride, out + r0, out_stride, rows);
+            continue;
+        }
+        expand_q4_k(group, nb, tile);
+        for (int64_t t0 = 0; t0 < n_tokens; t0 += kMaxTokens) {
+            const int nt = int(std::min<int64_t>(kMaxTokens, n_tokens - t0));
+            const auto k = nt == 4 ? q4_k_kernel<4> : nt == 3 ? q4_k_kernel<3> : nt == 2 ? q4_k_kernel<2> : q4_k_kernel<1>;
+            k(tile, nb, xp + size_t(t0) * x_stride, x_stride, out + t0 * out_stride + r0, out_stride, rows);
+        }
+    }
+}
+
 // ---- driver
 
 using RepackFn = void (*)(Rows rows, int64_t nb, uint8_t* tile);
@@ -408,6 +521,10 @@ void set_gemm_kernels(KernelTable& t) {
         gemm<repack_q4_k, q4_k_kernel<1>, q4_k_kernel<2>, q4_k_kernel<3>, q4_k_kernel<4>, kQK_K, kK4Bytes>, nullptr, 0);
     set(DType::Q6_K,
         gemm<repack_q6_k, q6_k_kernel<1>, q6_k_kernel<2>, q6_k_kernel<3>, q6_k_kernel<4>, kQK_K, kK6Bytes>, nullptr, 0);
+    PackedKernel& pk = t.packed[int(DType::Q4_K)];
+    pk.group_rows = kRows;
+    pk.pack = x86::pack_q4_k_rows<kRows>;
+    pk.kernel = GemmKernel{gemm_packed_q4_k, nullptr, 0, kRows, 1};
 }
 
 }  // namespace dsm::kernels::avx2

@@ -9,7 +9,7 @@
 //   Q4_0: 4 words, word g = packed bytes 4g .. 4g + 3 (low nibbles: elements 4g + i,
 //         high nibbles: 16 + 4g + i)                         288 bytes = 16 x 18
 //   Q8_0: 8 words, word g = levels 4g .. 4g + 3, stored + 128  544 bytes = 16 x 34
-//   Q4_K: see pack_q4_k.
+//   Q4_K: see pack_q4_k.hpp.
 // Decode streams through the groups (one pass over memory, prefetched ahead: some
 // CPUs' hardware prefetchers do not keep up with a compute-heavy stream); prompts
 // expand k-quant groups into the gemm tiles and run the tile kernels.
@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "kernels/x86/gemm_tiles_avx512.hpp"
+#include "kernels/x86/pack_q4_k.hpp"
 
 namespace dsm::kernels::avx512 {
 namespace {
@@ -99,23 +100,6 @@ void kernel_packed_legacy(const uint8_t* group, int64_t nb, const uint8_t* x, si
 }
 
 
-void pack_q4_k(int64_t cols, int64_t rows, const void* w, size_t w_stride, void* packed) {
-    const int64_t nb = cols / kQK_K, groups = (rows + kRows - 1) / kRows;
-    auto* out = static_cast<uint8_t*>(packed);
-    for (int64_t g = 0; g < groups; ++g)
-        for (int64_t b = 0; b < nb; ++b, out += kPackedK4Bytes)
-            for (int r = 0; r < kRows; ++r) {
-                const int64_t row = g * kRows + r;
-                BlockQ4_K blk{};
-                if (row < rows)
-                    std::memcpy(&blk, static_cast<const uint8_t*>(w) + size_t(row) * w_stride + size_t(b) * sizeof(BlockQ4_K),
-                                sizeof blk);
-                std::memcpy(out + 2 * r, &blk.d, 2);
-                std::memcpy(out + 32 + 2 * r, &blk.dmin, 2);
-                for (int k = 0; k < 3; ++k) std::memcpy(out + kPackedK4Scales + 64 * k + 4 * r, blk.scales + 4 * k, 4);
-                for (int k = 0; k < 32; ++k) std::memcpy(out + kPackedK4Levels + 64 * k + 4 * r, blk.qs + 4 * k, 4);
-            }
-}
 
 void prepare_q8_k_pairs(int64_t n, const void* x, void* prepared) {
     const auto* b = static_cast<const BlockQ8_K*>(x);
@@ -268,7 +252,7 @@ void set_packed_kernels(KernelTable& t) {
            sizeof(PreparedQ8_0));
     packed(DType::Q8_0, pack_legacy<BlockQ8_0, 8>, gemm_packed<PackedQ8_0, 32, kMaxTokens>, prepare_q8_0<128>,
            sizeof(PreparedQ8_0));
-    packed(DType::Q4_K, pack_q4_k, gemm_packed_k<PackedQ4K, unpack_q4_k, K45, kK4BlockBytes>, prepare_q8_k_pairs,
+    packed(DType::Q4_K, x86::pack_q4_k_rows<kRows>, gemm_packed_k<PackedQ4K, unpack_q4_k, K45, kK4BlockBytes>, prepare_q8_k_pairs,
            kQ8KPairsBlockBytes);
 }
 

@@ -246,10 +246,8 @@ void kernel_q6_k(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_str
 template <int Words>
 constexpr size_t kPackedLegacyBytes = 32 + 64 * Words;
 
-// Packed Q4_K, per super-block of 16 rows (16 x 144 bytes): fp16 d [16], fp16 dmin [16],
-// the three words of packed 6-bit scales and mins, then 32 level words, word 8c + g =
-// bytes 4g .. 4g + 3 of the block's 32-byte chunk c (low nibbles: sub-block 2c, high:
-// 2c + 1). The scales are unpacked in registers, once per super-block for every token.
+// Packed Q4_K, per super-block of 16 rows: pack_q4_k.hpp's layout with 64-byte words.
+// The scales are unpacked in registers, once per super-block for every token.
 constexpr size_t kPackedK4Scales = 64, kPackedK4Levels = kPackedK4Scales + 3 * 64, kPackedK4Bytes = 16 * 144;
 static_assert(kPackedK4Levels + 32 * 64 == kPackedK4Bytes);
 

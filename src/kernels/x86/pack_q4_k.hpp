@@ -1,0 +1,47 @@
+// Internal: Q4_K rows packed into groups of Rows rows whose words hold 4 bytes of every
+// row (lane r = row r): the AVX2 (8 rows, gemm_avx2.cpp) and AVX-512 (16 rows,
+// gemm_packed_avx512.cpp) layouts. Per super-block: fp16 d [Rows], fp16 dmin [Rows],
+// the three words of packed 6-bit scales and mins, then 32 level words, word 8c + g =
+// bytes 4g .. 4g + 3 of each row's 32-byte chunk c (low nibbles: sub-block 2c, high:
+// 2c + 1); Rows x 144 bytes, as compact as the file.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+#include "quant/blocks.hpp"
+
+namespace dsm::kernels::x86 {
+// Unnamed: every file that includes this is compiled with its own instruction set, and
+// must get its own copy.
+namespace {
+
+template <int Rows>
+struct PackedQ4KLayout {
+    static constexpr size_t kWord = 4 * Rows, kDMin = 2 * Rows, kScales = 4 * Rows, kLevels = kScales + 3 * kWord,
+                            kBytes = kLevels + 32 * kWord;
+    static_assert(kBytes == Rows * sizeof(BlockQ4_K));
+};
+
+template <int Rows>
+void pack_q4_k_rows(int64_t cols, int64_t rows, const void* w, size_t w_stride, void* packed) {
+    using L = PackedQ4KLayout<Rows>;
+    const int64_t nb = cols / kQK_K, groups = (rows + Rows - 1) / Rows;
+    auto* out = static_cast<uint8_t*>(packed);
+    for (int64_t g = 0; g < groups; ++g)
+        for (int64_t b = 0; b < nb; ++b, out += L::kBytes)
+            for (int r = 0; r < Rows; ++r) {
+                const int64_t row = g * Rows + r;
+                BlockQ4_K blk{};
+                if (row < rows)
+                    std::memcpy(&blk, static_cast<const uint8_t*>(w) + size_t(row) * w_stride + size_t(b) * sizeof(BlockQ4_K),
+                                sizeof blk);
+                std::memcpy(out + 2 * r, &blk.d, 2);
+                std::memcpy(out + L::kDMin + 2 * r, &blk.dmin, 2);
+                for (int k = 0; k < 3; ++k) std::memcpy(out + L::kScales + L::kWord * k + 4 * r, blk.scales + 4 * k, 4);
+                for (int k = 0; k < 32; ++k) std::memcpy(out + L::kLevels + L::kWord * k + 4 * r, blk.qs + 4 * k, 4);
+            }
+}
+
+}  // namespace
+}  // namespace dsm::kernels::x86
