@@ -17,7 +17,7 @@
 
 #include "core/fp16.hpp"
 #include "kernels/x86/avx2.hpp"
-#include "kernels/x86/pack_q4_k.hpp"
+#include "kernels/x86/layouts.hpp"
 #include "quant/blocks.hpp"
 
 namespace dsm::kernels::avx2 {
@@ -78,25 +78,8 @@ inline void store_rows(float* out, __m256 v, int rows) {
 }
 
 // ---- Q4_0: tile block = levels [8 groups][8 rows][4] (0..15), float d[8]; tokens
-// prepared with the start value -8 * sum(x).
-struct PreparedQ4 {
-    float d;
-    int32_t start;
-    int8_t qs[32];
-};
+// prepared with the start value -8 * sum(x) (x86::prepare_q8_0<8>).
 constexpr size_t kQ4Bytes = 256 + 32;
-
-void prepare_q4_0(int64_t n, const void* x, void* prepared) {
-    const auto* b = static_cast<const BlockQ8_0*>(x);
-    auto* p = static_cast<PreparedQ4*>(prepared);
-    for (int64_t i = 0; i < n / 32; ++i) {
-        int sum = 0;
-        for (int j = 0; j < 32; ++j) sum += b[i].qs[j];
-        p[i].d = fp16_to_f32(b[i].d);
-        p[i].start = -8 * sum;
-        std::memcpy(p[i].qs, b[i].qs, 32);
-    }
-}
 
 void repack_q4_0(Rows rows, int64_t nb, uint8_t* tile) {
     for (int64_t b = 0; b < nb; ++b, tile += kQ4Bytes) {
@@ -117,10 +100,10 @@ void q4_0_kernel(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_str
     __m256 acc[NT];
     for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b, tile += kQ4Bytes) {
-        const PreparedQ4* xb[NT];
+        const x86::PreparedQ8_0* xb[NT];
         __m256i p[NT];
         for (int t = 0; t < NT; ++t) {
-            xb[t] = reinterpret_cast<const PreparedQ4*>(x + size_t(t) * x_stride) + b;
+            xb[t] = reinterpret_cast<const x86::PreparedQ8_0*>(x + size_t(t) * x_stride) + b;
             p[t] = _mm256_setzero_si256();
         }
         for (int g = 0; g < 8; ++g) {  // 16-bit sums stay below 8 * 2 * 15 * 128
@@ -370,7 +353,7 @@ void q6_k_kernel(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_str
     for (int t = 0; t < NT; ++t) store_rows(out + t * out_stride, acc[t], rows);
 }
 
-// ---- Q4_K packed at load (KernelTable::packed) in groups of 8 rows (pack_q4_k.hpp).
+// ---- Q4_K packed at load (KernelTable::packed) in groups of 8 rows (layouts.hpp).
 // Decode reads the groups directly (one pass over memory, prefetched ahead); prompts
 // expand each group into the tile above.
 using PackedK4 = x86::PackedQ4KLayout<kRows>;
@@ -512,8 +495,8 @@ void set_gemm_kernels(KernelTable& t) {
         t.gemm[int(type)] = GemmKernel{fn, prepare, prepared_bytes, kRows, 2};
     };
     set(DType::Q4_0,
-        gemm<repack_q4_0, q4_0_kernel<1>, q4_0_kernel<2>, q4_0_kernel<3>, q4_0_kernel<4>, 32, kQ4Bytes>, prepare_q4_0,
-        sizeof(PreparedQ4));
+        gemm<repack_q4_0, q4_0_kernel<1>, q4_0_kernel<2>, q4_0_kernel<3>, q4_0_kernel<4>, 32, kQ4Bytes>, x86::prepare_q8_0<8>,
+        sizeof(x86::PreparedQ8_0));
     set(DType::Q8_0,
         gemm<repack_q8_0, q8_0_kernel<1>, q8_0_kernel<2>, q8_0_kernel<3>, q8_0_kernel<4>, 32, kQ8Bytes>, prepare_q8_0,
         sizeof(PreparedQ8));

@@ -21,7 +21,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <vector>
 
 #include "kernels/x86/amx.hpp"
 #include "kernels/x86/gemm_tiles_avx512.hpp"
@@ -64,9 +63,14 @@ constexpr size_t kExpandPrefetch = 2048;
 // Q4_0 (Words = 4) and Q8_0 (Words = 8): a block is one chunk.
 size_t expanded_legacy_bytes(int64_t nb) { return size_t(nb) * (kChunkBytes + 64); }
 
+// The group that expand_legacy wrote at buf.
+Expanded expanded_at(const uint8_t* buf, int64_t nb) {
+    return {reinterpret_cast<const int8_t*>(buf), reinterpret_cast<const float*>(buf + size_t(nb) * kChunkBytes)};
+}
+
 template <int Words>
-Expanded expand_legacy(const uint8_t* group, int64_t nb, uint8_t* buf) {
-    auto* levels = buf;
+void expand_legacy(const uint8_t* group, int64_t nb, uint8_t* buf) {
+    uint8_t* levels = buf;
     auto* scales = reinterpret_cast<float*>(buf + size_t(nb) * kChunkBytes);
     const __m512i m4 = _mm512_set1_epi8(0x0f), eight = _mm512_set1_epi8(8), flip = _mm512_set1_epi8(char(0x80));
     for (int64_t b = 0; b < nb; ++b, group += avx512::kPackedLegacyBytes<Words>) {
@@ -84,7 +88,6 @@ Expanded expand_legacy(const uint8_t* group, int64_t nb, uint8_t* buf) {
         }
         _mm512_store_ps(scales + 16 * b, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(group))));
     }
-    return {reinterpret_cast<const int8_t*>(levels), scales};
 }
 
 // 16 tokens' activations gathered for the tile unit: per chunk, the A tile (token t's
@@ -169,16 +172,14 @@ void gemm_packed(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, siz
         const size_t group_bytes = expanded_legacy_bytes(nc);
         uint8_t* buf = avx512::tile_buffer(size_t(groups) * group_bytes + size_t(nc) * kGatheredChunkBytes);
         uint8_t* tokens = buf + size_t(groups) * group_bytes;
-        thread_local std::vector<Expanded> expanded;
-        expanded.resize(size_t(groups));
         for (int64_t g = 0; g < groups; ++g)
-            expanded[size_t(g)] = expand_legacy<Words>(wp + size_t(16 * g) * w_stride, nc, buf + size_t(g) * group_bytes);
+            expand_legacy<Words>(wp + size_t(16 * g) * w_stride, nc, buf + size_t(g) * group_bytes);
         for (int64_t t0 = 0; t0 < full; t0 += kTileTokens) {
             gather_tokens(xp + size_t(t0) * x_stride, x_stride, nc, tokens);
             for (int64_t g = 0; g < groups; ++g) {
                 __m512 acc[kTileTokens];
                 for (auto& a : acc) a = _mm512_setzero_ps();
-                TileProducts(expanded[size_t(g)], tokens, acc).run(nc);
+                TileProducts(expanded_at(buf + size_t(g) * group_bytes, nc), tokens, acc).run(nc);
                 const __mmask16 rows = __mmask16((1u << std::min<int64_t>(16, n_rows - 16 * g)) - 1);
                 for (int t = 0; t < kTileTokens; ++t)
                     _mm512_mask_storeu_ps(out + (t0 + t) * out_stride + 16 * g, rows, acc[t]);

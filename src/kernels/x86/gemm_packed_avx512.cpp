@@ -9,7 +9,7 @@
 //   Q4_0: 4 words, word g = packed bytes 4g .. 4g + 3 (low nibbles: elements 4g + i,
 //         high nibbles: 16 + 4g + i)                         288 bytes = 16 x 18
 //   Q8_0: 8 words, word g = levels 4g .. 4g + 3, stored + 128  544 bytes = 16 x 34
-//   Q4_K: see pack_q4_k.hpp.
+//   Q4_K: see layouts.hpp.
 // Decode streams through the groups (one pass over memory, prefetched ahead: some
 // CPUs' hardware prefetchers do not keep up with a compute-heavy stream); prompts
 // expand k-quant groups into the gemm tiles and run the tile kernels.
@@ -18,7 +18,7 @@
 #include <cstring>
 
 #include "kernels/x86/gemm_tiles_avx512.hpp"
-#include "kernels/x86/pack_q4_k.hpp"
+#include "kernels/x86/layouts.hpp"
 
 namespace dsm::kernels::avx512 {
 namespace {

@@ -10,6 +10,7 @@
 
 #include "core/fp16.hpp"
 #include "kernels/x86/avx512.hpp"
+#include "kernels/x86/layouts.hpp"
 #include "quant/blocks.hpp"
 
 namespace dsm::kernels::avx512 {
@@ -46,27 +47,8 @@ inline void store(uint8_t* p, __m512i v) { _mm512_store_si512(p, v); }
 
 // ---- Q4_0 / Q5_0 / Q8_0 ------------------------------------------------------------
 
-// A prepared activation block: the Q8_0 values, d as float and the integer start
-// value -bias * sum(qs) for the weight type's bias.
-struct PreparedQ8_0 {
-    float d;
-    int32_t start;
-    int8_t qs[32];
-};
-static_assert(sizeof(PreparedQ8_0) == 40);
-
-template <int Bias>
-void prepare_q8_0(int64_t n, const void* x, void* prepared) {
-    const auto* b = static_cast<const BlockQ8_0*>(x);
-    auto* p = static_cast<PreparedQ8_0*>(prepared);
-    for (int64_t i = 0; i < n / 32; ++i) {
-        int sum = 0;
-        for (int j = 0; j < 32; ++j) sum += b[i].qs[j];
-        p[i].d = fp16_to_f32(b[i].d);
-        p[i].start = -Bias * sum;
-        std::memcpy(p[i].qs, b[i].qs, 32);
-    }
-}
+using x86::prepare_q8_0;
+using x86::PreparedQ8_0;
 
 // Tile block: levels [8 groups][16 rows][4] then 16 float scales.
 constexpr size_t kLegacyBlockBytes = 512 + 64;
@@ -246,7 +228,7 @@ void kernel_q6_k(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_str
 template <int Words>
 constexpr size_t kPackedLegacyBytes = 32 + 64 * Words;
 
-// Packed Q4_K, per super-block of 16 rows: pack_q4_k.hpp's layout with 64-byte words.
+// Packed Q4_K, per super-block of 16 rows: x86/layouts.hpp's layout with 64-byte words.
 // The scales are unpacked in registers, once per super-block for every token.
 constexpr size_t kPackedK4Scales = 64, kPackedK4Levels = kPackedK4Scales + 3 * 64, kPackedK4Bytes = 16 * 144;
 static_assert(kPackedK4Levels + 32 * 64 == kPackedK4Bytes);

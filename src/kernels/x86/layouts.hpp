@@ -1,20 +1,45 @@
-// Internal: Q4_K rows packed into groups of Rows rows whose words hold 4 bytes of every
-// row (lane r = row r): the AVX2 (8 rows, gemm_avx2.cpp) and AVX-512 (16 rows,
-// gemm_packed_avx512.cpp) layouts. Per super-block: fp16 d [Rows], fp16 dmin [Rows],
-// the three words of packed 6-bit scales and mins, then 32 level words, word 8c + g =
-// bytes 4g .. 4g + 3 of each row's 32-byte chunk c (low nibbles: sub-block 2c, high:
-// 2c + 1); Rows x 144 bytes, as compact as the file.
+// Internal: scalar pieces shared by the x86 tables' files, each of which is compiled
+// with its own instruction set and so gets its own copy (unnamed namespace):
+//   PreparedQ8_0 / prepare_q8_0: Q8_0 activations as the Q4_0 / Q5_0 / Q8_0 tile
+//   kernels read them (AVX2 and AVX-512);
+//   pack_q4_k_rows: Q4_K rows packed into groups of Rows rows whose words hold 4 bytes
+//   of every row (lane r = row r): the AVX2 (8 rows, gemm_avx2.cpp) and AVX-512 (16
+//   rows, gemm_packed_avx512.cpp) layouts. Per super-block: fp16 d [Rows], fp16 dmin
+//   [Rows], the three words of packed 6-bit scales and mins, then 32 level words, word
+//   8c + g = bytes 4g .. 4g + 3 of each row's 32-byte chunk c (low nibbles: sub-block
+//   2c, high: 2c + 1); Rows x 144 bytes, as compact as the file.
 #pragma once
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 
+#include "core/fp16.hpp"
 #include "quant/blocks.hpp"
 
 namespace dsm::kernels::x86 {
-// Unnamed: every file that includes this is compiled with its own instruction set, and
-// must get its own copy.
 namespace {
+
+// A prepared activation block: the Q8_0 values, d as float and the integer start
+// value -bias * sum(qs) for the weight type's bias (the levels' offset from zero).
+struct PreparedQ8_0 {
+    float d;
+    int32_t start;
+    int8_t qs[32];
+};
+static_assert(sizeof(PreparedQ8_0) == 40);
+
+template <int Bias>
+void prepare_q8_0(int64_t n, const void* x, void* prepared) {
+    const auto* b = static_cast<const BlockQ8_0*>(x);
+    auto* p = static_cast<PreparedQ8_0*>(prepared);
+    for (int64_t i = 0; i < n / 32; ++i) {
+        int sum = 0;
+        for (int j = 0; j < 32; ++j) sum += b[i].qs[j];
+        p[i].d = fp16_to_f32(b[i].d);
+        p[i].start = -Bias * sum;
+        std::memcpy(p[i].qs, b[i].qs, 32);
+    }
+}
 
 template <int Rows>
 struct PackedQ4KLayout {
