@@ -50,17 +50,22 @@ std::vector<uint8_t> sample_rows(DType type, int64_t n, std::mt19937& rng) {
     return rows;
 }
 
-// Prepared activations of `tokens` tokens, as the kernel reads them.
+// Prepared activations of `tokens` tokens, as the kernel reads them (the converted
+// rows themselves where the kernel has no prepare step).
 std::vector<uint8_t> prepared_tokens(const Setup& s, int64_t n, int64_t tokens, std::mt19937& rng, size_t& stride) {
     const DType act = kernels::activation_type(s.type);
-    stride = size_t(n / info(act).block_size) * s.pk->kernel.prepared_block_bytes;
+    const kernels::GemmKernel& k = s.pk->kernel;
+    stride = k.prepare ? size_t(n / info(act).block_size) * k.prepared_block_bytes : row_bytes(act, n);
     std::normal_distribution<float> normal;
     std::vector<float> f(static_cast<size_t>(n));
     std::vector<uint8_t> row(row_bytes(act, n)), out(stride * size_t(tokens));
     for (int64_t t = 0; t < tokens; ++t) {
         for (float& v : f) v = normal(rng);
         s.table->from_float[int(act)](f.data(), row.data(), n);
-        s.pk->kernel.prepare(n, row.data(), out.data() + size_t(t) * stride);
+        if (k.prepare)
+            k.prepare(n, row.data(), out.data() + size_t(t) * stride);
+        else
+            std::copy(row.begin(), row.end(), out.begin() + std::ptrdiff_t(size_t(t) * stride));
     }
     return out;
 }

@@ -31,6 +31,7 @@ namespace dsm::kernels {
 #if defined(__x86_64__)
 const KernelTable& amx_table();
 const KernelTable& avx512_table();
+const KernelTable& avxvnni_table();
 const KernelTable& avx2_table();
 // Asks Linux for the AMX tile state (granted per process); false if refused.
 bool amx_permitted();
@@ -53,6 +54,7 @@ constexpr Candidate kCandidates[] = {
 #if defined(__x86_64__)
     {"amx", amx_table, [] { return cpu_features().amx; }},
     {"avx512", avx512_table, [] { return cpu_features().avx512; }},
+    {"avxvnni", avxvnni_table, [] { return cpu_features().avxvnni; }},
     {"avx2", avx2_table, [] { return cpu_features().avx2; }},
 #endif
 #if defined(__aarch64__)
@@ -102,6 +104,12 @@ bool cpu_has_f16c() {
     return __get_cpuid(1, &a, &b, &c, &d) && (c & (1u << 29)) != 0;
 }
 
+// AVX-VNNI: vpdpbusd on VEX-encoded 256-bit registers (CPUID leaf 7 subleaf 1, EAX bit 4).
+bool cpu_has_avx_vnni() {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    return __get_cpuid_count(7, 1, &a, &b, &c, &d) && (a & (1u << 4)) != 0;
+}
+
 // AMX-TILE and AMX-INT8 (CPUID leaf 7, EDX bits 24, 25), with the OS saving the tile
 // state (XCR0 bits 17, 18).
 bool cpu_has_amx_int8() {
@@ -119,6 +127,7 @@ CpuFeatures detect_features() {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
     f.avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
+    f.avxvnni = f.avx2 && cpu_has_avx_vnni();
     f.avx512 = f.avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
                __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
                __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bf16");

@@ -1,6 +1,6 @@
 // The one dispatch point for compute kernels. A KernelTable holds function pointers
 // for one instruction set; active() picks the best table this CPU supports at
-// start-up (overridable with DSM_KERNELS=scalar|avx2|avx512|amx|dotprod|i8mm or force()).
+// start-up (overridable with DSM_KERNELS=scalar|avx2|avxvnni|avx512|amx|dotprod|i8mm or force()).
 // Every table computes the same function as the scalar table, to float rounding.
 #pragma once
 #include <cstdint>
@@ -83,7 +83,7 @@ struct PackedKernel {
 };
 
 struct KernelTable {
-    std::string_view isa;                 // "scalar", "avx2", "avx512", "amx", "dotprod", "i8mm"
+    std::string_view isa;                 // "scalar", "avx2", "avxvnni", "avx512", "amx", "dotprod", "i8mm"
     VecDotFn vec_dot[kMaxTypeId]{};       // indexed by weight type id; null = unsupported
     FromFloatFn from_float[kMaxTypeId]{}; // indexed by activation type id
     GemmKernel gemm[kMaxTypeId]{};        // indexed by weight type id; optional
@@ -120,6 +120,7 @@ const KernelTable* find(std::string_view isa);
 // extension the matching source files are compiled with is present.
 struct CpuFeatures {
     bool avx2 = false;     // AVX2 + FMA + F16C                      (*_avx2.cpp)
+    bool avxvnni = false;  // + AVX-VNNI                             (*_avxvnni.cpp)
     bool avx512 = false;   // AVX-512 F/BW/VL/DQ/VNNI/BF16 + avx2    (*_avx512.cpp)
     bool amx = false;      // + AMX tiles and int8, which the OS let us use (*_amx.cpp)
     bool dotprod = false;  // ARMv8.2 dot product + fp16 arithmetic  (*_dotprod.cpp)

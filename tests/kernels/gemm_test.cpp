@@ -150,21 +150,11 @@ TEST_P(MatmulVsScalar, AllTablesAndShapes) {
         w.data = data.data();
         const int64_t x_stride = s.n + 5, y_stride = s.rows + 2;
         const std::vector<float> x = normal(size_t(x_stride * s.tokens), rng, 2.0f);
-        // Every table multiplies the weights as they are and, where the best table
-        // has a packed layout, packed for it (other tables must then read the rows).
-        Weight packed = w;
-        std::vector<uint8_t> packed_bytes(kernels::packed_bytes(*kernels::find(kernels::available()[0]), w) + 64);
-        if (packed_bytes.size() > 64) {
-            uint8_t* aligned = packed_bytes.data() + (64 - uintptr_t(packed_bytes.data()) % 64) % 64;
-            kernels::pack(*kernels::find(kernels::available()[0]), packed, aligned, pool);
-        }
-        for (std::string_view isa : kernels::available())
-        for (const Weight* weights : {&w, &packed}) {
-            if (weights == &packed && !packed.packed) continue;
+        auto check = [&](std::string_view isa, const Weight& weights, const char* what) {
             ASSERT_TRUE(kernels::force(isa));
             std::vector<float> y(size_t(y_stride * s.tokens), NAN);
             std::vector<uint8_t> scratch;
-            kernels::matmul(*weights, x.data(), x_stride, s.tokens, y.data(), y_stride, pool, scratch);
+            kernels::matmul(weights, x.data(), x_stride, s.tokens, y.data(), y_stride, pool, scratch);
             for (int64_t tok = 0; tok < s.tokens; ++tok) {
                 std::vector<uint8_t> xq(row_bytes(a, s.n));
                 kernels::scalar_table().from_float[int(a)](x.data() + tok * x_stride, xq.data(), s.n);
@@ -173,10 +163,24 @@ TEST_P(MatmulVsScalar, AllTablesAndShapes) {
                     kernels::scalar_table().vec_dot[int(t)](s.n, &want, w.row(r), xq.data());
                     const double tol = gemm_tolerance(t, magnitude(t, w.row(r), xq.data(), s.n), s.n);
                     ASSERT_NEAR(y[size_t(tok * y_stride + r)], want, tol)
-                        << isa << (weights == &packed ? " packed " : " ") << dtype_name(t) << " n=" << s.n << " rows=" << s.rows << " tokens=" << s.tokens
+                        << isa << what << dtype_name(t) << " n=" << s.n << " rows=" << s.rows << " tokens=" << s.tokens
                         << " at row " << r << " token " << tok;
                 }
             }
+        };
+        // Every table multiplies the weights as they are and, where it has a packed
+        // layout for the type, packed for it.
+        for (std::string_view isa : kernels::available()) {
+            check(isa, w, " ");
+            if (HasFatalFailure()) return;
+            const KernelTable& table = *kernels::find(isa);
+            if (!table.packed[int(t)].pack) continue;
+            Weight packed = w;
+            std::vector<uint8_t> packed_bytes(kernels::packed_bytes(table, w) + 64);
+            uint8_t* aligned = packed_bytes.data() + (64 - uintptr_t(packed_bytes.data()) % 64) % 64;
+            kernels::pack(table, packed, aligned, pool);
+            check(isa, packed, " packed ");
+            if (HasFatalFailure()) return;
         }
     }
     ASSERT_TRUE(kernels::force(before));

@@ -17,22 +17,18 @@
 
 #include "core/fp16.hpp"
 #include "kernels/x86/avx2.hpp"
+#include "kernels/x86/groups_avx2.hpp"
 #include "kernels/x86/layouts.hpp"
 #include "quant/blocks.hpp"
 
 namespace dsm::kernels::avx2 {
 namespace {
 
-constexpr int kRows = 8;
+using namespace x86::groups;
+
 constexpr int kMaxTokens = 4;
 
 using Rows = const uint8_t* const*;
-
-inline __m256i broadcast_i32(const void* p) {
-    int32_t v;
-    std::memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
-}
 
 uint8_t* tile_buffer(size_t bytes) {
     struct alignas(64) Line {
@@ -63,19 +59,7 @@ inline __m256 gather_fp16(Rows rows, size_t offset) {
     return _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(h)));
 }
 
-inline __m256i low_nibbles(__m256i v) { return _mm256_and_si256(v, _mm256_set1_epi8(0x0f)); }
-inline __m256i high_nibbles(__m256i v) { return _mm256_and_si256(_mm256_srli_epi32(v, 4), _mm256_set1_epi8(0x0f)); }
 inline void store(uint8_t* p, __m256i v) { _mm256_store_si256(reinterpret_cast<__m256i*>(p), v); }
-
-inline void store_rows(float* out, __m256 v, int rows) {
-    if (rows == kRows) {
-        _mm256_storeu_ps(out, v);
-        return;
-    }
-    alignas(32) float tmp[kRows];
-    _mm256_store_ps(tmp, v);
-    for (int r = 0; r < rows; ++r) out[r] = tmp[r];
-}
 
 // ---- Q4_0: tile block = levels [8 groups][8 rows][4] (0..15), float d[8]; tokens
 // prepared with the start value -8 * sum(x) (x86::prepare_q8_0<8>).
@@ -186,25 +170,6 @@ void q8_0_kernel(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_str
 // (scale, scale) and (min, min) 16-bit pairs [8][8], float d[8], dmin[8].
 constexpr size_t kK4Scales = 2048, kK4Mins = kK4Scales + 256, kK4D = kK4Mins + 256, kK4DMin = kK4D + 32,
                  kK4Bytes = kK4DMin + 32;
-
-inline __m256i pair16(__m256i v) { return _mm256_or_si256(v, _mm256_slli_epi32(v, 16)); }
-
-// The 6-bit scales and mins (see quant_detail::k4_scale_min) of 8 Q4_K blocks from
-// their packed scale words A, B, C (bytes 0..3, 4..7, 8..11 of each lane's block):
-// out[0..3] hold, four per word, scales 0..3, scales 4..7, mins 0..3, mins 4..7.
-inline void k4_scale_words(__m256i A, __m256i B, __m256i C, __m256i out[4]) {
-    const __m256i m6 = _mm256_set1_epi32(0x3f3f3f3f), m4 = _mm256_set1_epi32(0x0f0f0f0f),
-                  top2 = _mm256_set1_epi32(0x30303030);
-    out[0] = _mm256_and_si256(A, m6);
-    out[1] = _mm256_or_si256(_mm256_and_si256(C, m4), _mm256_and_si256(_mm256_srli_epi32(A, 2), top2));
-    out[2] = _mm256_and_si256(B, m6);
-    out[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi32(C, 4), m4), _mm256_and_si256(_mm256_srli_epi32(B, 2), top2));
-}
-
-// Scale j (mins = 0) or min j (mins = 2) of k4_scale_words' output, as a 16-bit pair in every lane.
-inline __m256i k4_pair(const __m256i words[4], int j, int mins = 0) {
-    return pair16(_mm256_and_si256(_mm256_srli_epi32(words[mins + j / 4], 8 * (j % 4)), _mm256_set1_epi32(0xff)));
-}
 
 inline void store_k4_scales(const __m256i words[4], uint8_t* tile) {
     for (int j = 0; j < 8; ++j) {
@@ -356,17 +321,6 @@ void q6_k_kernel(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_str
 // ---- Q4_K packed at load (KernelTable::packed) in groups of 8 rows (layouts.hpp).
 // Decode reads the groups directly (one pass over memory, prefetched ahead); prompts
 // expand each group into the tile above.
-using PackedK4 = x86::PackedQ4KLayout<kRows>;
-constexpr size_t kPackedK4Scales = PackedK4::kScales, kPackedK4Levels = PackedK4::kLevels,
-                 kPackedK4Bytes = PackedK4::kBytes;
-constexpr size_t kPrefetchAhead = 2048;
-
-inline __m256i load32(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
-
-void packed_k4_scale_words(const uint8_t* sb, __m256i words[4]) {
-    k4_scale_words(load32(sb + kPackedK4Scales), load32(sb + kPackedK4Scales + 32), load32(sb + kPackedK4Scales + 64), words);
-}
-
 // A packed group expanded into the prompt tile (repack_q4_k's output).
 void expand_q4_k(const uint8_t* group, int64_t nb, uint8_t* tile) {
     for (int64_t b = 0; b < nb; ++b, group += kPackedK4Bytes, tile += kK4Bytes) {
@@ -504,6 +458,7 @@ void set_gemm_kernels(KernelTable& t) {
         gemm<repack_q4_k, q4_k_kernel<1>, q4_k_kernel<2>, q4_k_kernel<3>, q4_k_kernel<4>, kQK_K, kK4Bytes>, nullptr, 0);
     set(DType::Q6_K,
         gemm<repack_q6_k, q6_k_kernel<1>, q6_k_kernel<2>, q6_k_kernel<3>, q6_k_kernel<4>, kQK_K, kK6Bytes>, nullptr, 0);
+    set_packed_legacy<BlockQ4_0, 4, false>(t, DType::Q4_0);
     PackedKernel& pk = t.packed[int(DType::Q4_K)];
     pk.group_rows = kRows;
     pk.pack = x86::pack_q4_k_rows<kRows>;

@@ -5,11 +5,8 @@
 // model loads, kept as compact
 // as the file's blocks so that decode reads no more bytes than the file holds. Per
 // block of 16 rows: the 16 fp16 scales (32 bytes), then words of 64 bytes whose lane r
-// holds 4 bytes of row r's levels:
-//   Q4_0: 4 words, word g = packed bytes 4g .. 4g + 3 (low nibbles: elements 4g + i,
-//         high nibbles: 16 + 4g + i)                         288 bytes = 16 x 18
-//   Q8_0: 8 words, word g = levels 4g .. 4g + 3, stored + 128  544 bytes = 16 x 34
-//   Q4_K: see layouts.hpp.
+// holds 4 bytes of row r's levels (Q4_0 288 bytes = 16 x 18, Q8_0 544 bytes = 16 x 34;
+// Q4_0, Q8_0 and Q4_K: see layouts.hpp).
 // Decode streams through the groups (one pass over memory, prefetched ahead: some
 // CPUs' hardware prefetchers do not keep up with a compute-heavy stream); prompts
 // expand k-quant groups into the gemm tiles and run the tile kernels.
@@ -22,32 +19,6 @@
 
 namespace dsm::kernels::avx512 {
 namespace {
-
-template <typename Block, int Words>
-void pack_legacy(int64_t cols, int64_t rows, const void* w, size_t w_stride, void* packed) {
-    const int64_t nb = cols / 32, groups = (rows + kRows - 1) / kRows;
-    constexpr size_t kLevels = offsetof(Block, qs);
-    constexpr uint8_t kFlip = Words == 8 ? 0x80 : 0;  // Q8_0 levels stored unsigned
-    auto* out = static_cast<uint8_t*>(packed);
-    for (int64_t g = 0; g < groups; ++g)
-        for (int64_t b = 0; b < nb; ++b, out += kPackedLegacyBytes<Words>)
-            for (int r = 0; r < kRows; ++r) {
-                const int64_t row = g * kRows + r;
-                if (row >= rows) {
-                    std::memset(out + 2 * r, 0, 2);
-                    for (int k = 0; k < Words; ++k) std::memset(out + 32 + 64 * k + 4 * r, int(kFlip), 4);
-                    continue;
-                }
-                const uint8_t* blk = static_cast<const uint8_t*>(w) + size_t(row) * w_stride + size_t(b) * sizeof(Block);
-                std::memcpy(out + 2 * r, blk, 2);  // d, the block's first field
-                for (int k = 0; k < Words; ++k) {
-                    uint32_t v;
-                    std::memcpy(&v, blk + kLevels + 4 * k, 4);
-                    v ^= kFlip * 0x01010101u;
-                    std::memcpy(out + 32 + 64 * k + 4 * r, &v, 4);
-                }
-            }
-}
 
 // Bytes ahead of the block in use that decode asks the cache for.
 constexpr size_t kPrefetchAhead = 2048;
@@ -248,9 +219,9 @@ void set_packed_kernels(KernelTable& t) {
         k.pack = pack;
         k.kernel = GemmKernel{fn, prepare, uint32_t(prepared_bytes), kRows, 1};
     };
-    packed(DType::Q4_0, pack_legacy<BlockQ4_0, 4>, gemm_packed<PackedQ4_0, 32, kMaxTokens>, prepare_q8_0<8>,
+    packed(DType::Q4_0, x86::pack_legacy_rows<kRows, BlockQ4_0, 4>, gemm_packed<PackedQ4_0, 32, kMaxTokens>, prepare_q8_0<8>,
            sizeof(PreparedQ8_0));
-    packed(DType::Q8_0, pack_legacy<BlockQ8_0, 8>, gemm_packed<PackedQ8_0, 32, kMaxTokens>, prepare_q8_0<128>,
+    packed(DType::Q8_0, x86::pack_legacy_rows<kRows, BlockQ8_0, 8>, gemm_packed<PackedQ8_0, 32, kMaxTokens>, prepare_q8_0<128>,
            sizeof(PreparedQ8_0));
     packed(DType::Q4_K, x86::pack_q4_k_rows<kRows>, gemm_packed_k<PackedQ4K, unpack_q4_k, K45, kK4BlockBytes>, prepare_q8_k_pairs,
            kQ8KPairsBlockBytes);

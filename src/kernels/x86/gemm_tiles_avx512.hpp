@@ -226,7 +226,7 @@ void kernel_q6_k(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_str
 
 // Packed Q4_0 / Q8_0 block of 16 rows: fp16 d [16], then Words words of levels.
 template <int Words>
-constexpr size_t kPackedLegacyBytes = 32 + 64 * Words;
+constexpr size_t kPackedLegacyBytes = x86::PackedLegacyLayout<kRows, Words>::kBytes;
 
 // Packed Q4_K, per super-block of 16 rows: x86/layouts.hpp's layout with 64-byte words.
 // The scales are unpacked in registers, once per super-block for every token.

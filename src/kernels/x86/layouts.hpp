@@ -1,7 +1,13 @@
 // Internal: scalar pieces shared by the x86 tables' files, each of which is compiled
 // with its own instruction set and so gets its own copy (unnamed namespace):
 //   PreparedQ8_0 / prepare_q8_0: Q8_0 activations as the Q4_0 / Q5_0 / Q8_0 tile
-//   kernels read them (AVX2 and AVX-512);
+//   kernels read them (AVX2, AVX-VNNI and AVX-512);
+//   pack_legacy_rows: Q4_0 / Q8_0 rows packed into groups of Rows rows (AVX-VNNI: 8,
+//   gemm_avxvnni.cpp; AVX-512: 16, gemm_packed_avx512.cpp). Per block: the Rows fp16
+//   scales, then Words words of 4 x Rows bytes whose lane r holds bytes 4k .. 4k + 3
+//   of row r's levels (Q4_0: 4 words of nibbles, low = elements 4k + i, high = 16 +
+//   4k + i; Q8_0: 8 words, levels stored + 128 so that vpdpbusd reads them unsigned);
+//   Rows x the file's block bytes;
 //   pack_q4_k_rows: Q4_K rows packed into groups of Rows rows whose words hold 4 bytes
 //   of every row (lane r = row r): the AVX2 (8 rows, gemm_avx2.cpp) and AVX-512 (16
 //   rows, gemm_packed_avx512.cpp) layouts. Per super-block: fp16 d [Rows], fp16 dmin
@@ -39,6 +45,40 @@ void prepare_q8_0(int64_t n, const void* x, void* prepared) {
         p[i].start = -Bias * sum;
         std::memcpy(p[i].qs, b[i].qs, 32);
     }
+}
+
+template <int Rows, int Words>
+struct PackedLegacyLayout {
+    static constexpr size_t kWord = 4 * Rows, kLevels = 2 * Rows, kBytes = kLevels + Words * kWord;
+};
+
+template <int Rows, typename Block, int Words>
+void pack_legacy_rows(int64_t cols, int64_t rows, const void* w, size_t w_stride, void* packed) {
+    using L = PackedLegacyLayout<Rows, Words>;
+    static_assert(L::kBytes == Rows * sizeof(Block));
+    constexpr size_t kFileLevels = offsetof(Block, qs);
+    constexpr uint32_t kFlip = Words == 8 ? 0x80808080u : 0;
+    const int64_t nb = cols / 32, groups = (rows + Rows - 1) / Rows;
+    auto* out = static_cast<uint8_t*>(packed);
+    for (int64_t g = 0; g < groups; ++g, out += size_t(nb) * L::kBytes)
+        for (int r = 0; r < Rows; ++r) {
+            // One row at a time: the file is read in order, the group written in strides.
+            // Rows past the end are zero (levels flipped like the others).
+            const int64_t row = g * Rows + r;
+            const auto* blk = row < rows ? static_cast<const uint8_t*>(w) + size_t(row) * w_stride : nullptr;
+            uint8_t* o = out;
+            for (int64_t b = 0; b < nb; ++b, o += L::kBytes) {
+                uint16_t d = 0;  // d is the block's first field
+                if (blk) std::memcpy(&d, blk + size_t(b) * sizeof(Block), 2);
+                std::memcpy(o + 2 * r, &d, 2);
+                for (int k = 0; k < Words; ++k) {
+                    uint32_t v = 0;
+                    if (blk) std::memcpy(&v, blk + size_t(b) * sizeof(Block) + kFileLevels + 4 * k, 4);
+                    v ^= kFlip;
+                    std::memcpy(o + L::kLevels + L::kWord * k + 4 * r, &v, 4);
+                }
+            }
+        }
 }
 
 template <int Rows>
