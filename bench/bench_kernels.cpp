@@ -7,7 +7,7 @@
 //   bench_kernels decode ISA TYPE [THREADS] [TASK_ROWS]
 //       one token over 512 MiB of packed 1536-wide rows (from memory), THREADS threads
 //       taking TASK_ROWS-row tasks in turn (0: one contiguous range each), best of 5: GB/s.
-// ISA: a table this CPU has (scalar, avx2, avx512, amx, ...); TYPE: q4_0, q8_0, q4_k
+// ISA: a table this CPU has (scalar, avx2, avxvnni, avx512, amx, ...); TYPE: q4_0, q8_0, q4_k, q6_k
 // (types with a packed layout in that table).
 #include <sys/mman.h>
 
@@ -155,7 +155,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "bench_kernels: no kernel table '%s' on this CPU\n", argv[2]);
         return 1;
     }
-    const std::pair<const char*, DType> types[] = {{"q4_0", DType::Q4_0}, {"q8_0", DType::Q8_0}, {"q4_k", DType::Q4_K}};
+    const std::pair<const char*, DType> types[] = {{"q4_0", DType::Q4_0}, {"q8_0", DType::Q8_0}, {"q4_k", DType::Q4_K}, {"q6_k", DType::Q6_K}};
     bool known = false;
     for (auto [name, t] : types)
         if (type_name == name) s.type = t, known = true;

@@ -8,6 +8,11 @@
 // 8 elements), then vpmaddwd widens (by 1, or by the sub-block scale) to 32 bits.
 // Q8_0 has signed 8-bit levels: its tiles hold 16-bit levels and the prepared tokens
 // 16-bit activations, multiplied with vpmaddwd. Every integer sum is exact.
+//
+// Q4_0, Q4_K and Q6_K are also packed at load (KernelTable::packed) into groups of 8
+// rows in the same lane = row arrangement, as compact as the file (layouts.hpp):
+// decode reads the groups directly, prompts expand k-quant groups into the tiles here
+// (Q4_0's kernel is in groups_avx2.hpp, shared with the AVX-VNNI table).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -247,6 +252,31 @@ void q4_k_kernel(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_str
 // 0..63), (scale, scale) pairs [16][8], (scale_2i, scale_2i+1) pairs [8][8], float d[8].
 constexpr size_t kK6Scales = 2048, kK6Pairs = kK6Scales + 512, kK6D = kK6Pairs + 256, kK6Bytes = kK6D + 32;
 
+// (scale i, scale j) as 16-bit values in every lane, from the words of int8 scales.
+inline __m256i q6_scale_pair(const __m256i sc[4], int i, int j) {
+    auto scale = [&](int s) { return _mm256_srai_epi32(_mm256_slli_epi32(sc[s / 4], 24 - 8 * (s % 4)), 24); };
+    return _mm256_or_si256(_mm256_and_si256(scale(i), _mm256_set1_epi32(0xffff)), _mm256_slli_epi32(scale(j), 16));
+}
+
+// One super-block's tile from its words with lane r = row r: ql[32], qh[16], the int8
+// scales sc[4] and the 8 fp16 d in the low halves of d16.
+// Element 128h + 32k + l: nibble k/2 of ql[64h + 32(k%2) + l], bits 2k of qh[32h + l].
+void q6_k_tile(const __m256i ql[32], const __m256i qh[16], const __m256i sc[4], __m128i d16, uint8_t* tile) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(3);
+    for (int h = 0; h < 2; ++h)
+        for (int k = 0; k < 4; ++k)
+            for (int half = 0; half < 2; ++half)
+                for (int g = 0; g < 4; ++g) {
+                    const int l = 16 * half + 4 * g;
+                    const __m256i lo = _mm256_and_si256(_mm256_srli_epi32(ql[(64 * h + 32 * (k % 2) + l) / 4], 4 * (k / 2)), m4);
+                    const __m256i hi = _mm256_and_si256(_mm256_srli_epi32(qh[(32 * h + l) / 4], 2 * k), m2);
+                    store(tile + 128 * (8 * h + 2 * k + half) + 32 * g, _mm256_or_si256(lo, _mm256_slli_epi32(hi, 4)));
+                }
+    for (int j = 0; j < 16; ++j) store(tile + kK6Scales + 32 * j, q6_scale_pair(sc, j, j));
+    for (int i = 0; i < 8; ++i) store(tile + kK6Pairs + 32 * i, q6_scale_pair(sc, 2 * i, 2 * i + 1));
+    _mm256_store_ps(reinterpret_cast<float*>(tile + kK6D), _mm256_cvtph_ps(d16));
+}
+
 void repack_q6_k(Rows rows, int64_t nb, uint8_t* tile) {
     for (int64_t b = 0; b < nb; ++b, tile += kK6Bytes) {
         const size_t at = size_t(b) * sizeof(BlockQ6_K);
@@ -254,29 +284,9 @@ void repack_q6_k(Rows rows, int64_t nb, uint8_t* tile) {
         for (int k = 0; k < 8; ++k) transpose8x4(rows, at + 16 * k, ql + 4 * k);
         for (int k = 0; k < 4; ++k) transpose8x4(rows, at + offsetof(BlockQ6_K, qh) + 16 * k, qh + 4 * k);
         transpose8x4(rows, at + offsetof(BlockQ6_K, scales), sc);
-        // Element 128h + 32k + l: nibble k/2 of ql[64h + 32(k%2) + l], bits 2k of qh[32h + l].
-        const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(3);
-        for (int h = 0; h < 2; ++h)
-            for (int k = 0; k < 4; ++k)
-                for (int half = 0; half < 2; ++half)
-                    for (int g = 0; g < 4; ++g) {
-                        const int l = 16 * half + 4 * g;
-                        const __m256i lo = _mm256_and_si256(_mm256_srli_epi32(ql[(64 * h + 32 * (k % 2) + l) / 4], 4 * (k / 2)), m4);
-                        const __m256i hi = _mm256_and_si256(_mm256_srli_epi32(qh[(32 * h + l) / 4], 2 * k), m2);
-                        store(tile + 128 * (8 * h + 2 * k + half) + 32 * g, _mm256_or_si256(lo, _mm256_slli_epi32(hi, 4)));
-                    }
-        auto scale = [&](int j) {  // sign-extended scale j: byte j % 4 of word j / 4
-            return _mm256_srai_epi32(_mm256_slli_epi32(sc[j / 4], 24 - 8 * (j % 4)), 24);
-        };
-        const __m256i low16 = _mm256_set1_epi32(0xffff);
-        for (int j = 0; j < 16; ++j) {
-            const __m256i s = scale(j);
-            store(tile + kK6Scales + 32 * j, _mm256_or_si256(_mm256_and_si256(s, low16), _mm256_slli_epi32(s, 16)));
-        }
-        for (int i = 0; i < 8; ++i)
-            store(tile + kK6Pairs + 32 * i,
-                  _mm256_or_si256(_mm256_and_si256(scale(2 * i), low16), _mm256_slli_epi32(scale(2 * i + 1), 16)));
-        _mm256_store_ps(reinterpret_cast<float*>(tile + kK6D), gather_fp16(rows, at + offsetof(BlockQ6_K, d)));
+        alignas(16) uint16_t d[kRows];
+        for (int r = 0; r < kRows; ++r) std::memcpy(&d[r], rows[r] + at + offsetof(BlockQ6_K, d), 2);
+        q6_k_tile(ql, qh, sc, _mm_load_si128(reinterpret_cast<const __m128i*>(d)), tile);
     }
 }
 
@@ -374,6 +384,7 @@ void packed_q4_k_kernel(const uint8_t* group, int64_t nb, const uint8_t* x, size
         const __m256 d = _mm256_cvtph_ps(load16(sb)), dmin = _mm256_cvtph_ps(load16(sb + PackedK4::kDMin));
         for (int t = 0; t < NT; ++t) {
             __m256i mins = _mm256_setzero_si256();
+#pragma GCC unroll 8
             for (int j = 0; j < 8; ++j)
                 mins = _mm256_add_epi32(mins, _mm256_madd_epi16(k4_pair(words, j, 2), broadcast_i32(xb[t]->bsums + 2 * j)));
             const __m256 dx = _mm256_set1_ps(xb[t]->d);
@@ -384,24 +395,104 @@ void packed_q4_k_kernel(const uint8_t* group, int64_t nb, const uint8_t* x, size
     for (int t = 0; t < NT; ++t) store_rows(out + t * out_stride, acc[t], rows);
 }
 
-// The packed kernel for any number of tokens: groups are w_stride * 8 bytes apart.
-void gemm_packed_q4_k(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, size_t w_stride, const void* x,
-                      size_t x_stride, float* out, int64_t out_stride) {
+// ---- Q6_K packed at load in groups of 8 rows (layouts.hpp). Decode reads the groups
+// directly; prompts expand each group into the tile above. The integer sums and float
+// steps are q6_k_kernel's.
+using PackedK6 = x86::PackedQ6KLayout<kRows>;
+
+void expand_q6_k(const uint8_t* group, int64_t nb, uint8_t* tile) {
+    for (int64_t b = 0; b < nb; ++b, group += PackedK6::kBytes, tile += kK6Bytes) {
+        __m256i ql[32], qh[16], sc[4];
+        for (int k = 0; k < 32; ++k) ql[k] = load32(group + PackedK6::kQl + 32 * k);
+        for (int k = 0; k < 16; ++k) qh[k] = load32(group + PackedK6::kQh + 32 * k);
+        for (int k = 0; k < 4; ++k) sc[k] = load32(group + PackedK6::kScales + 32 * k);
+        q6_k_tile(ql, qh, sc, load16(group), tile);
+    }
+}
+
+template <int NT>
+void packed_q6_k_kernel(const uint8_t* group, int64_t nb, const uint8_t* x, size_t x_stride, float* out,
+                        int64_t out_stride, int rows) {
+    const __m256i m4 = _mm256_set1_epi8(0x0f), m2 = _mm256_set1_epi8(3);
+    __m256 acc[NT];
+    for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        const uint8_t* sb = group + size_t(b) * PackedK6::kBytes;
+        const BlockQ8_K* xb[NT];
+        __m256i isum[NT];
+        for (int t = 0; t < NT; ++t) {
+            xb[t] = reinterpret_cast<const BlockQ8_K*>(x + size_t(t) * x_stride) + b;
+            isum[t] = _mm256_setzero_si256();
+        }
+        __m256i sc[4];
+        for (int k = 0; k < 4; ++k) sc[k] = load32(sb + PackedK6::kScales + 32 * k);
+#pragma GCC unroll 2
+        for (int h = 0; h < 2; ++h) {
+            for (int i = 0; i < 14; ++i)  // this half's share of the super-block 2 KiB ahead
+                _mm_prefetch(reinterpret_cast<const char*>(sb + kPrefetchAhead + 64 * (14 * h + i)), _MM_HINT_T0);
+#pragma GCC unroll 4
+            for (int k = 0; k < 4; ++k)
+#pragma GCC unroll 2
+                for (int half = 0; half < 2; ++half) {
+                    const __m256i scale = q6_scale_pair(sc, 8 * h + 2 * k + half, 8 * h + 2 * k + half);
+#pragma GCC unroll 2
+                    for (int g = 0; g < 4; g += 2) {  // 16-bit sums of 8 levels stay below 8 * 63 * 128
+                        __m256i w[2];
+#pragma GCC unroll 2
+                        for (int u = 0; u < 2; ++u) {
+                            const int l = 16 * half + 4 * (g + u);
+                            const __m256i lo = _mm256_and_si256(
+                                _mm256_srli_epi32(load32(sb + PackedK6::kQl + 32 * ((64 * h + 32 * (k % 2) + l) / 4)), 4 * (k / 2)), m4);
+                            const __m256i hi =
+                                _mm256_and_si256(_mm256_srli_epi32(load32(sb + PackedK6::kQh + 32 * ((32 * h + l) / 4)), 2 * k), m2);
+                            w[u] = _mm256_or_si256(lo, _mm256_slli_epi32(hi, 4));
+                        }
+                        for (int t = 0; t < NT; ++t) {
+                            const int8_t* xq = xb[t]->qs + 128 * h + 32 * k + 16 * half + 4 * g;
+                            const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(w[0], broadcast_i32(xq)),
+                                                               _mm256_maddubs_epi16(w[1], broadcast_i32(xq + 4)));
+                            isum[t] = _mm256_add_epi32(isum[t], _mm256_madd_epi16(p, scale));
+                        }
+                    }
+                }
+        }
+        const __m256 d = _mm256_cvtph_ps(load16(sb));
+        for (int t = 0; t < NT; ++t) {
+            __m256i bias = _mm256_setzero_si256();
+#pragma GCC unroll 8
+            for (int i = 0; i < 8; ++i)
+                bias = _mm256_add_epi32(bias, _mm256_madd_epi16(q6_scale_pair(sc, 2 * i, 2 * i + 1), broadcast_i32(xb[t]->bsums + 2 * i)));
+            const __m256i total = _mm256_sub_epi32(isum[t], _mm256_slli_epi32(bias, 5));
+            acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(total), _mm256_mul_ps(d, _mm256_set1_ps(xb[t]->d)), acc[t]);
+        }
+    }
+    for (int t = 0; t < NT; ++t) store_rows(out + t * out_stride, acc[t], rows);
+}
+
+// The packed k-quant kernels for any number of tokens: groups are w_stride * 8 bytes
+// apart; 1 or 2 tokens read them directly, more expand each group into the tile.
+using KernelFn = void (*)(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_stride, float* out,
+                          int64_t out_stride, int rows);
+
+template <void (*Expand)(const uint8_t*, int64_t, uint8_t*), size_t TileBytes, KernelFn D1, KernelFn D2, KernelFn K1,
+          KernelFn K2, KernelFn K3, KernelFn K4>
+void gemm_packed_k(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, size_t w_stride, const void* x,
+                   size_t x_stride, float* out, int64_t out_stride) {
     const int64_t nb = n / kQK_K;
     const auto* wp = static_cast<const uint8_t*>(w);
     const auto* xp = static_cast<const uint8_t*>(x);
-    uint8_t* tile = n_tokens > 2 ? tile_buffer(size_t(nb) * kK4Bytes) : nullptr;
+    uint8_t* tile = n_tokens > 2 ? tile_buffer(size_t(nb) * TileBytes) : nullptr;
     for (int64_t r0 = 0; r0 < n_rows; r0 += kRows) {
         const int rows = int(std::min<int64_t>(kRows, n_rows - r0));
         const uint8_t* group = wp + size_t(r0) * w_stride;
         if (!tile) {
-            (n_tokens == 2 ? packed_q4_k_kernel<2> : packed_q4_k_kernel<1>)(group, nb, xp, x_stride, out + r0, out_stride, rows);
+            (n_tokens == 2 ? D2 : D1)(group, nb, xp, x_stride, out + r0, out_stride, rows);
             continue;
         }
-        expand_q4_k(group, nb, tile);
+        Expand(group, nb, tile);
         for (int64_t t0 = 0; t0 < n_tokens; t0 += kMaxTokens) {
             const int nt = int(std::min<int64_t>(kMaxTokens, n_tokens - t0));
-            const auto k = nt == 4 ? q4_k_kernel<4> : nt == 3 ? q4_k_kernel<3> : nt == 2 ? q4_k_kernel<2> : q4_k_kernel<1>;
+            const KernelFn k = nt == 4 ? K4 : nt == 3 ? K3 : nt == 2 ? K2 : K1;
             k(tile, nb, xp + size_t(t0) * x_stride, x_stride, out + t0 * out_stride + r0, out_stride, rows);
         }
     }
@@ -410,8 +501,6 @@ void gemm_packed_q4_k(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w
 // ---- driver
 
 using RepackFn = void (*)(Rows rows, int64_t nb, uint8_t* tile);
-using KernelFn = void (*)(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_stride, float* out,
-                          int64_t out_stride, int rows);
 
 // Rows in tiles of 8 (repacked once), tokens in groups of up to 4 per kernel call.
 template <RepackFn Repack, KernelFn K1, KernelFn K2, KernelFn K3, KernelFn K4, int BlockElems, size_t BlockBytes>
@@ -459,10 +548,15 @@ void set_gemm_kernels(KernelTable& t) {
     set(DType::Q6_K,
         gemm<repack_q6_k, q6_k_kernel<1>, q6_k_kernel<2>, q6_k_kernel<3>, q6_k_kernel<4>, kQK_K, kK6Bytes>, nullptr, 0);
     set_packed_legacy<BlockQ4_0, 4, false>(t, DType::Q4_0);
-    PackedKernel& pk = t.packed[int(DType::Q4_K)];
-    pk.group_rows = kRows;
-    pk.pack = x86::pack_q4_k_rows<kRows>;
-    pk.kernel = GemmKernel{gemm_packed_q4_k, nullptr, 0, kRows, 1};
+    auto packed = [&](DType type, PackFn pack, GemmFn fn) {
+        t.packed[int(type)] = PackedKernel{kRows, pack, GemmKernel{fn, nullptr, 0, kRows, 1}};
+    };
+    packed(DType::Q4_K, x86::pack_q4_k_rows<kRows>,
+           gemm_packed_k<expand_q4_k, kK4Bytes, packed_q4_k_kernel<1>, packed_q4_k_kernel<2>, q4_k_kernel<1>, q4_k_kernel<2>,
+                         q4_k_kernel<3>, q4_k_kernel<4>>);
+    packed(DType::Q6_K, x86::pack_q6_k_rows<kRows>,
+           gemm_packed_k<expand_q6_k, kK6Bytes, packed_q6_k_kernel<1>, packed_q6_k_kernel<2>, q6_k_kernel<1>, q6_k_kernel<2>,
+                         q6_k_kernel<3>, q6_k_kernel<4>>);
 }
 
 }  // namespace dsm::kernels::avx2

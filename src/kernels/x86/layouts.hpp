@@ -13,7 +13,11 @@
 //   rows, gemm_packed_avx512.cpp) layouts. Per super-block: fp16 d [Rows], fp16 dmin
 //   [Rows], the three words of packed 6-bit scales and mins, then 32 level words, word
 //   8c + g = bytes 4g .. 4g + 3 of each row's 32-byte chunk c (low nibbles: sub-block
-//   2c, high: 2c + 1); Rows x 144 bytes, as compact as the file.
+//   2c, high: 2c + 1); Rows x 144 bytes, as compact as the file;
+//   pack_q6_k_rows: Q6_K rows in the same kind of groups (AVX2: 8 rows). Per
+//   super-block: fp16 d [Rows], 4 words of the int8 scales (word k = scales 4k .. 4k +
+//   3), 32 words of ql, 16 words of qh (word k = bytes 4k .. 4k + 3 of each row's
+//   array); Rows x 210 bytes.
 #pragma once
 #include <cstddef>
 #include <cstdint>
@@ -88,24 +92,51 @@ struct PackedQ4KLayout {
     static_assert(kBytes == Rows * sizeof(BlockQ4_K));
 };
 
-template <int Rows>
-void pack_q4_k_rows(int64_t cols, int64_t rows, const void* w, size_t w_stride, void* packed) {
-    using L = PackedQ4KLayout<Rows>;
+// Groups of Rows rows of k-quant super-blocks: place(block, out, r) puts row r's block
+// (zero past the last row) into the group's super-block that starts at out.
+template <int Rows, typename Block, typename Place>
+void pack_super_blocks(int64_t cols, int64_t rows, const void* w, size_t w_stride, void* packed, Place place) {
     const int64_t nb = cols / kQK_K, groups = (rows + Rows - 1) / Rows;
     auto* out = static_cast<uint8_t*>(packed);
     for (int64_t g = 0; g < groups; ++g)
-        for (int64_t b = 0; b < nb; ++b, out += L::kBytes)
+        for (int64_t b = 0; b < nb; ++b, out += Rows * sizeof(Block))
             for (int r = 0; r < Rows; ++r) {
                 const int64_t row = g * Rows + r;
-                BlockQ4_K blk{};
+                Block blk{};
                 if (row < rows)
-                    std::memcpy(&blk, static_cast<const uint8_t*>(w) + size_t(row) * w_stride + size_t(b) * sizeof(BlockQ4_K),
+                    std::memcpy(&blk, static_cast<const uint8_t*>(w) + size_t(row) * w_stride + size_t(b) * sizeof(Block),
                                 sizeof blk);
-                std::memcpy(out + 2 * r, &blk.d, 2);
-                std::memcpy(out + L::kDMin + 2 * r, &blk.dmin, 2);
-                for (int k = 0; k < 3; ++k) std::memcpy(out + L::kScales + L::kWord * k + 4 * r, blk.scales + 4 * k, 4);
-                for (int k = 0; k < 32; ++k) std::memcpy(out + L::kLevels + L::kWord * k + 4 * r, blk.qs + 4 * k, 4);
+                place(blk, out, r);
             }
+}
+
+template <int Rows>
+void pack_q4_k_rows(int64_t cols, int64_t rows, const void* w, size_t w_stride, void* packed) {
+    using L = PackedQ4KLayout<Rows>;
+    pack_super_blocks<Rows, BlockQ4_K>(cols, rows, w, w_stride, packed, [](const BlockQ4_K& blk, uint8_t* out, int r) {
+        std::memcpy(out + 2 * r, &blk.d, 2);
+        std::memcpy(out + L::kDMin + 2 * r, &blk.dmin, 2);
+        for (int k = 0; k < 3; ++k) std::memcpy(out + L::kScales + L::kWord * k + 4 * r, blk.scales + 4 * k, 4);
+        for (int k = 0; k < 32; ++k) std::memcpy(out + L::kLevels + L::kWord * k + 4 * r, blk.qs + 4 * k, 4);
+    });
+}
+
+template <int Rows>
+struct PackedQ6KLayout {
+    static constexpr size_t kWord = 4 * Rows, kScales = 2 * Rows, kQl = kScales + 4 * kWord, kQh = kQl + 32 * kWord,
+                            kBytes = kQh + 16 * kWord;
+    static_assert(kBytes == Rows * sizeof(BlockQ6_K));
+};
+
+template <int Rows>
+void pack_q6_k_rows(int64_t cols, int64_t rows, const void* w, size_t w_stride, void* packed) {
+    using L = PackedQ6KLayout<Rows>;
+    pack_super_blocks<Rows, BlockQ6_K>(cols, rows, w, w_stride, packed, [](const BlockQ6_K& blk, uint8_t* out, int r) {
+        std::memcpy(out + 2 * r, &blk.d, 2);
+        for (int k = 0; k < 4; ++k) std::memcpy(out + L::kScales + L::kWord * k + 4 * r, blk.scales + 4 * k, 4);
+        for (int k = 0; k < 32; ++k) std::memcpy(out + L::kQl + L::kWord * k + 4 * r, blk.ql + 4 * k, 4);
+        for (int k = 0; k < 16; ++k) std::memcpy(out + L::kQh + L::kWord * k + 4 * r, blk.qh + 4 * k, 4);
+    });
 }
 
 }  // namespace
