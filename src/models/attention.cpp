@@ -56,21 +56,20 @@ void Transformer::attention_gqa(int64_t il, const float* h, int64_t n, int64_t p
     float* attn = ws.attn.data();
     const kernels::KernelTable& kt = kernels::active();
     const int f16 = cache.type() == KvCacheType::F32 ? 0 : 1;
-    const size_t elem = f16 ? 2 : 4, row_stride = size_t(cache.width()) * elem;
-    const auto* rows = static_cast<const uint8_t*>(cache.row(il, 0));
+    const size_t elem = cache.elem_bytes(), k_stride = size_t(dk) * elem, v_stride = size_t(dv) * elem;
     pool.parallel_for(n * Hkv * chunks, [&](int64_t task, int thread) {
         const int64_t t = task / (Hkv * chunks), kvh = task / chunks % Hkv, c = task % chunks, len = pos0 + t + 1;
         const int64_t j0 = len * c / chunks, n_rows = len * (c + 1) / chunks - j0;
-        const uint8_t* first = rows + size_t(j0) * row_stride;
+        const auto* keys = static_cast<const uint8_t*>(cache.stream(il, kvh)) + size_t(j0) * k_stride;
+        const auto* values = static_cast<const uint8_t*>(cache.stream(il, Hkv + kvh)) + size_t(j0) * v_stride;
         float* scores = ws.per_thread[size_t(thread)].data();
-        kt.attn_scores[f16](dk, group, q + t * q_w + kvh * group * dk, dk, n_rows, first + size_t(kvh * dk) * elem,
-                            row_stride, scores, n_rows);
+        kt.attn_scores[f16](dk, group, q + t * q_w + kvh * group * dk, dk, n_rows, keys, k_stride, scores, n_rows);
         float* o = chunks == 1 ? attn + t * H * dv + kvh * group * dv : parts + (kvh * chunks + c) * group * dv;
         for (int64_t g = 0; g < group; ++g) {
             const float lse = softmax(scores + g * n_rows, n_rows, hp_.kq_scale);
             if (chunks > 1) part_lse[(kvh * chunks + c) * group + g] = lse;
         }
-        kt.attn_values[f16](dv, group, scores, n_rows, n_rows, first + size_t(k_w + kvh * dv) * elem, row_stride, o, dv);
+        kt.attn_values[f16](dv, group, scores, n_rows, n_rows, values, v_stride, o, dv);
     });
     for (int64_t kvh = 0; chunks > 1 && kvh < Hkv; ++kvh)
         merge_attention_parts(parts + kvh * chunks * group * dv, part_lse + kvh * chunks * group, chunks, group, dv,

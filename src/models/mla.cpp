@@ -91,8 +91,8 @@ void Transformer::attention_mla(int64_t il, const float* h, int64_t n, int64_t p
         float* parts = ws.latent.data();
         float* lse = parts + chunks * H * r;
         const int f16 = cache.type() == KvCacheType::F32 ? 0 : 1;
-        const size_t row_stride = size_t(cache.width()) * (f16 ? 2 : 4);
-        const auto* rows = static_cast<const uint8_t*>(cache.row(il, 0));
+        const size_t row_stride = size_t(cache.width()) * cache.elem_bytes();  // the one latent stream
+        const auto* rows = static_cast<const uint8_t*>(cache.stream(il, 0));
         pool.parallel_for(n * chunks, [&](int64_t task, int) {
             const int64_t t = task / chunks, c = task % chunks, len = pos0 + t + 1;
             const int64_t j0 = len * c / chunks, j1 = len * (c + 1) / chunks;

@@ -1,9 +1,10 @@
 // AVX-512 attention over the KV cache (float or fp16 rows) and the element-wise
 // layer functions (SwiGLU, softmax) with a vector exp.
 //
-// Scores: tiles of 3 query heads x 4 cache rows share every loaded query chunk and
-// converted key chunk (12 accumulators). Values: 4 heads x 64 output values per pass,
-// each cache row converted once per pass for all 4 heads.
+// Scores: tiles of up to 6 query heads x 4 cache rows share every loaded query chunk
+// and converted key chunk (24 accumulators). Values: up to 6 heads x 64 output values
+// per pass, each cache row converted once per pass for all of them. A KV head's group
+// of query heads (6 for the 1.5B, 7 for the 7B distill) is split into at most two.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -29,41 +30,36 @@ inline const void* row_at(const void* base, size_t stride, int64_t j) {
     return static_cast<const uint8_t*>(base) + size_t(j) * stride;
 }
 
-// Accumulators as named registers: GCC keeps a 2-D array of vectors in memory.
+// HQ heads x JK cache rows: every loaded query chunk and converted key chunk is shared
+// (HQ x JK accumulators; 6 x 4 of them, 4 keys and a query fit the 32 registers).
 template <bool F16, int HQ, int JK>
 void scores_tile(int64_t n, const float* q, int64_t q_stride, const void* k, size_t row_stride, float* s,
                  int64_t s_stride) {
-    static_assert(HQ <= 3 && (JK == 1 || JK == 4));
-    __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0, b0 = a0, b1 = a0, b2 = a0, b3 = a0, c0 = a0, c1 = a0,
-           c2 = a0, c3 = a0;
+    static_assert(HQ <= 6 && (JK == 1 || JK == 4));
+    __m512 acc[HQ][JK];
+#pragma GCC unroll 6
+    for (int h = 0; h < HQ; ++h)
+#pragma GCC unroll 4
+        for (int r = 0; r < JK; ++r) acc[h][r] = _mm512_setzero_ps();
     for (int64_t i = 0; i < n; i += 16) {
         const __mmask16 m = tail_mask(n - i);
-        const __m512 k0 = load_row<F16>(k, i, m);
-        const __m512 k1 = JK == 4 ? load_row<F16>(row_at(k, row_stride, 1), i, m) : k0;
-        const __m512 k2 = JK == 4 ? load_row<F16>(row_at(k, row_stride, 2), i, m) : k0;
-        const __m512 k3 = JK == 4 ? load_row<F16>(row_at(k, row_stride, 3), i, m) : k0;
-        auto head = [&](const float* qh, __m512& x0, __m512& x1, __m512& x2, __m512& x3) {
-            const __m512 qv = _mm512_maskz_loadu_ps(m, qh + i);
-            x0 = _mm512_fmadd_ps(qv, k0, x0);
-            if constexpr (JK == 4) {
-                x1 = _mm512_fmadd_ps(qv, k1, x1);
-                x2 = _mm512_fmadd_ps(qv, k2, x2);
-                x3 = _mm512_fmadd_ps(qv, k3, x3);
-            }
-        };
-        head(q, a0, a1, a2, a3);
-        if constexpr (HQ > 1) head(q + q_stride, b0, b1, b2, b3);
-        if constexpr (HQ > 2) head(q + 2 * q_stride, c0, c1, c2, c3);
+        __m512 kv[JK];
+#pragma GCC unroll 4
+        for (int r = 0; r < JK; ++r) kv[r] = load_row<F16>(row_at(k, row_stride, r), i, m);
+#pragma GCC unroll 6
+        for (int h = 0; h < HQ; ++h) {
+            const __m512 qv = _mm512_maskz_loadu_ps(m, q + h * q_stride + i);
+#pragma GCC unroll 4
+            for (int r = 0; r < JK; ++r) acc[h][r] = _mm512_fmadd_ps(qv, kv[r], acc[h][r]);
+        }
     }
-    auto out = [&](float* sh, __m512 x0, __m512 x1, __m512 x2, __m512 x3) {
+#pragma GCC unroll 6
+    for (int h = 0; h < HQ; ++h) {
         if constexpr (JK == 4)
-            _mm_storeu_ps(sh, reduce4(x0, x1, x2, x3));
+            _mm_storeu_ps(s + h * s_stride, reduce4(acc[h][0], acc[h][1], acc[h][2], acc[h][3]));
         else
-            sh[0] = _mm512_reduce_add_ps(x0);
-    };
-    out(s, a0, a1, a2, a3);
-    if constexpr (HQ > 1) out(s + s_stride, b0, b1, b2, b3);
-    if constexpr (HQ > 2) out(s + 2 * s_stride, c0, c1, c2, c3);
+            s[h * s_stride] = _mm512_reduce_add_ps(acc[h][0]);
+    }
 }
 
 template <bool F16, int HQ>
@@ -75,15 +71,21 @@ void scores_heads(int64_t n, const float* q, int64_t q_stride, int64_t n_kv, con
     for (; j < n_kv; ++j) scores_tile<F16, HQ, 1>(n, q, q_stride, row_at(k, row_stride, j), row_stride, s + j, s_stride);
 }
 
+// Heads in groups of at most 6 that share each pass over the cache rows, balanced (7 = 4
+// + 3, not 6 + 1).
+inline int64_t head_step(int64_t left) { return left <= 6 ? left : (left + (left + 5) / 6 - 1) / ((left + 5) / 6); }
+
 template <bool F16>
 void attn_scores(int64_t n, int64_t nq, const float* q, int64_t q_stride, int64_t n_kv, const void* k,
                  size_t row_stride, float* s, int64_t s_stride) {
-    // Tiles of 3 heads (a lone head would reload every key row for 4 products: 4 = 2 + 2).
     for (int64_t h = 0, step; h < nq; h += step) {
-        step = nq - h == 4 ? 2 : std::min<int64_t>(3, nq - h);
+        step = head_step(nq - h);
         const float* qh = q + h * q_stride;
         float* sh = s + h * s_stride;
         switch (step) {
+        case 6: scores_heads<F16, 6>(n, qh, q_stride, n_kv, k, row_stride, sh, s_stride); break;
+        case 5: scores_heads<F16, 5>(n, qh, q_stride, n_kv, k, row_stride, sh, s_stride); break;
+        case 4: scores_heads<F16, 4>(n, qh, q_stride, n_kv, k, row_stride, sh, s_stride); break;
         case 3: scores_heads<F16, 3>(n, qh, q_stride, n_kv, k, row_stride, sh, s_stride); break;
         case 2: scores_heads<F16, 2>(n, qh, q_stride, n_kv, k, row_stride, sh, s_stride); break;
         default: scores_heads<F16, 1>(n, qh, q_stride, n_kv, k, row_stride, sh, s_stride); break;
@@ -100,7 +102,7 @@ void values_pass(int64_t n, int64_t i0, const float* p, int64_t p_stride, int64_
     __mmask16 m[4];
 #pragma GCC unroll 4
     for (int c = 0; c < 4; ++c) m[c] = i0 + 16 * c < n ? tail_mask(n - i0 - 16 * c) : __mmask16(0);
-#pragma GCC unroll 4
+#pragma GCC unroll 6
     for (int h = 0; h < HQ; ++h)
 #pragma GCC unroll 4
         for (int c = 0; c < 4; ++c) acc[h][c] = _mm512_setzero_ps();
@@ -109,14 +111,14 @@ void values_pass(int64_t n, int64_t i0, const float* p, int64_t p_stride, int64_
         __m512 vv[4];
 #pragma GCC unroll 4
         for (int c = 0; c < 4; ++c) vv[c] = load_row<F16>(row, i0 + 16 * c, m[c]);
-#pragma GCC unroll 4
+#pragma GCC unroll 6
         for (int h = 0; h < HQ; ++h) {
             const __m512 ph = _mm512_set1_ps(p[h * p_stride + j]);
 #pragma GCC unroll 4
             for (int c = 0; c < 4; ++c) acc[h][c] = _mm512_fmadd_ps(ph, vv[c], acc[h][c]);
         }
     }
-#pragma GCC unroll 4
+#pragma GCC unroll 6
     for (int h = 0; h < HQ; ++h)
 #pragma GCC unroll 4
         for (int c = 0; c < 4; ++c) _mm512_mask_storeu_ps(o + h * o_stride + i0 + 16 * c, m[c], acc[h][c]);
@@ -125,11 +127,14 @@ void values_pass(int64_t n, int64_t i0, const float* p, int64_t p_stride, int64_
 template <bool F16>
 void attn_values(int64_t n, int64_t nq, const float* p, int64_t p_stride, int64_t n_kv, const void* v,
                  size_t row_stride, float* o, int64_t o_stride) {
-    for (int64_t h = 0; h < nq; h += 4) {
+    for (int64_t h = 0, step; h < nq; h += step) {
+        step = head_step(nq - h);
         const float* ph = p + h * p_stride;
         float* oh = o + h * o_stride;
         for (int64_t i0 = 0; i0 < n; i0 += 64) {
-            switch (std::min<int64_t>(4, nq - h)) {
+            switch (step) {
+            case 6: values_pass<F16, 6>(n, i0, ph, p_stride, n_kv, v, row_stride, oh, o_stride); break;
+            case 5: values_pass<F16, 5>(n, i0, ph, p_stride, n_kv, v, row_stride, oh, o_stride); break;
             case 4: values_pass<F16, 4>(n, i0, ph, p_stride, n_kv, v, row_stride, oh, o_stride); break;
             case 3: values_pass<F16, 3>(n, i0, ph, p_stride, n_kv, v, row_stride, oh, o_stride); break;
             case 2: values_pass<F16, 2>(n, i0, ph, p_stride, n_kv, v, row_stride, oh, o_stride); break;
