@@ -42,14 +42,21 @@ void Transformer::attention_gqa(int64_t il, const float* h, int64_t n, int64_t p
         cache.write(il, pos0 + t, k_w, v + t * v_w, v_w);
     }
 
-    // A task attends one token with one KV head's group of query heads (they share each
-    // cache row) over a range of rows. Decode splits the rows into L2-sized chunks, so
-    // that the score and value passes re-read cached rows, not memory, and every thread
-    // has a share; the chunks' partial softmaxes then merge by their normalisers.
+    // A task attends with one KV head's group of query heads (they share each cache row)
+    // over a range of rows. Decode splits the rows into L2-sized chunks, so that the
+    // score and value passes re-read cached rows, not memory, and every thread has a
+    // share; the chunks' partial softmaxes then merge by their normalisers. Prompts
+    // give a task a block of consecutive tokens, so that up to 6 query rows share each
+    // pass over the rows (a whole block for multi-head attention, where a group is one
+    // head): the block attends up to its last token's position, and the probabilities
+    // past each token's own position are zero, which adds exactly nothing (the cache
+    // holds finite values).
     const int64_t group = H / Hkv, n_kv_max = pos0 + n;
     const int64_t chunks = n == 1 ? std::clamp<int64_t>(n_kv_max / 256, 1, 16) : 1;
+    const int64_t block = std::clamp<int64_t>(6 / group, 1, n), n_blocks = (n + block - 1) / block;
+    const int64_t rows_q = block * group;  // query rows of a task
     ws.per_thread.resize(size_t(pool.size()));
-    for (auto& s : ws.per_thread) s.resize(size_t(group * n_kv_max));
+    for (auto& s : ws.per_thread) s.resize(size_t(rows_q * (n_kv_max + dk + dv)));
     ws.latent.resize(size_t(chunks > 1 ? Hkv * chunks * group * (dv + 1) : 0));
     float* parts = ws.latent.data();
     float* part_lse = parts + Hkv * chunks * group * dv;
@@ -57,19 +64,30 @@ void Transformer::attention_gqa(int64_t il, const float* h, int64_t n, int64_t p
     const kernels::KernelTable& kt = kernels::active();
     const int f16 = cache.type() == KvCacheType::F32 ? 0 : 1;
     const size_t elem = cache.elem_bytes(), k_stride = size_t(dk) * elem, v_stride = size_t(dv) * elem;
-    pool.parallel_for(n * Hkv * chunks, [&](int64_t task, int thread) {
-        const int64_t t = task / (Hkv * chunks), kvh = task / chunks % Hkv, c = task % chunks, len = pos0 + t + 1;
+    pool.parallel_for(n_blocks * Hkv * chunks, [&](int64_t task, int thread) {
+        const int64_t b = task / (Hkv * chunks), kvh = task / chunks % Hkv, c = task % chunks;
+        const int64_t t0 = b * block, nt = std::min(block, n - t0), nq = nt * group, len = pos0 + t0 + nt;
         const int64_t j0 = len * c / chunks, n_rows = len * (c + 1) / chunks - j0;
         const auto* keys = static_cast<const uint8_t*>(cache.stream(il, kvh)) + size_t(j0) * k_stride;
         const auto* values = static_cast<const uint8_t*>(cache.stream(il, Hkv + kvh)) + size_t(j0) * v_stride;
         float* scores = ws.per_thread[size_t(thread)].data();
-        kt.attn_scores[f16](dk, group, q + t * q_w + kvh * group * dk, dk, n_rows, keys, k_stride, scores, n_rows);
-        float* o = chunks == 1 ? attn + t * H * dv + kvh * group * dv : parts + (kvh * chunks + c) * group * dv;
-        for (int64_t g = 0; g < group; ++g) {
-            const float lse = softmax(scores + g * n_rows, n_rows, hp_.kq_scale);
-            if (chunks > 1) part_lse[(kvh * chunks + c) * group + g] = lse;
+        float* qb = scores + rows_q * n_kv_max;  // the block's query rows, token by token
+        float* ob = qb + rows_q * dk;
+        for (int64_t tt = 0; tt < nt; ++tt)
+            std::copy_n(q + (t0 + tt) * q_w + kvh * group * dk, group * dk, qb + tt * group * dk);
+        kt.attn_scores[f16](dk, nq, qb, dk, n_rows, keys, k_stride, scores, n_rows);
+        for (int64_t row = 0; row < nq; ++row) {
+            float* sr = scores + row * n_rows;
+            const int64_t own = n_rows - (nt - 1 - row / group);  // rows this token attends
+            const float lse = softmax(sr, own, hp_.kq_scale);
+            std::fill(sr + own, sr + n_rows, 0.0f);
+            if (chunks > 1) part_lse[(kvh * chunks + c) * group + row] = lse;
         }
-        kt.attn_values[f16](dv, group, scores, n_rows, n_rows, values, v_stride, o, dv);
+        const bool direct = chunks > 1 || nt == 1;  // output rows evenly spaced: write in place
+        float* o = chunks > 1 ? parts + (kvh * chunks + c) * group * dv : direct ? attn + t0 * H * dv + kvh * group * dv : ob;
+        kt.attn_values[f16](dv, nq, scores, n_rows, n_rows, values, v_stride, o, dv);
+        for (int64_t tt = 0; !direct && tt < nt; ++tt)
+            std::copy_n(ob + tt * group * dv, group * dv, attn + (t0 + tt) * H * dv + kvh * group * dv);
     });
     for (int64_t kvh = 0; chunks > 1 && kvh < Hkv; ++kvh)
         merge_attention_parts(parts + kvh * chunks * group * dv, part_lse + kvh * chunks * group, chunks, group, dv,

@@ -135,7 +135,10 @@ inline float32x4_t exp4(float32x4_t x) {
     const int32x4_t ki = vcvtq_s32_f32(k);
     const int32x4_t k1 = vshrq_n_s32(ki, 1), k2 = vsubq_s32(ki, k1);
     auto pow2 = [](int32x4_t e) { return vreinterpretq_f32_s32(vshlq_n_s32(vaddq_s32(e, vdupq_n_s32(127)), 23)); };
-    const float32x4_t y = vmulq_f32(vmulq_f32(p, pow2(k1)), pow2(k2));
+    // Results below the smallest normal float are zero, as on x86 (attention_avx512.cpp).
+    const uint32x4_t tiny = vcltq_f32(x, vdupq_n_f32(-87.336544f));
+    const float32x4_t y = vreinterpretq_f32_u32(
+        vbicq_u32(vreinterpretq_u32_f32(vmulq_f32(vmulq_f32(p, pow2(k1)), pow2(k2))), tiny));
     return vbslq_f32(vceqq_f32(x, x), y, x);  // NaN stays NaN
 }
 

@@ -165,7 +165,10 @@ inline __m256 exp8(__m256 x) {
     const __m256i ki = _mm256_cvtps_epi32(k);
     const __m256i k1 = _mm256_srai_epi32(ki, 1), k2 = _mm256_sub_epi32(ki, k1);
     auto pow2 = [](__m256i e) { return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(e, _mm256_set1_epi32(127)), 23)); };
-    const __m256 y = _mm256_mul_ps(_mm256_mul_ps(p, pow2(k1)), pow2(k2));
+    // Results below the smallest normal float are zero (as in attention_avx512.cpp: no
+    // denormal operands for the multiplies that use them).
+    const __m256 tiny = _mm256_cmp_ps(x, _mm256_set1_ps(-87.336544f), _CMP_LT_OQ);
+    const __m256 y = _mm256_andnot_ps(tiny, _mm256_mul_ps(_mm256_mul_ps(p, pow2(k1)), pow2(k2)));
     return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));  // NaN stays NaN
 }
 
