@@ -53,7 +53,8 @@ void Transformer::attention_gqa(int64_t il, const float* h, int64_t n, int64_t p
     // holds finite values).
     const int64_t group = H / Hkv, n_kv_max = pos0 + n;
     const int64_t chunks = n == 1 ? std::clamp<int64_t>(n_kv_max / 256, 1, 16) : 1;
-    const int64_t block = std::clamp<int64_t>(6 / group, 1, n), n_blocks = (n + block - 1) / block;
+    constexpr int64_t kRowsPerPass = 6;  // query rows the widest (AVX-512) tiles take at once
+    const int64_t block = std::clamp<int64_t>(kRowsPerPass / group, 1, n), n_blocks = (n + block - 1) / block;
     const int64_t rows_q = block * group;  // query rows of a task
     ws.per_thread.resize(size_t(pool.size()));
     for (auto& s : ws.per_thread) s.resize(size_t(rows_q * (n_kv_max + dk + dv)));
