@@ -55,7 +55,7 @@ private:
 
 struct LoadOptions {
     // Rearrange the weights whose products this CPU's kernels run faster from a packed
-    // layout (AVX-512: Q4_0, Q8_0, Q4_K; AVX-VNNI: those and Q6_K; AVX2: Q4_0, Q4_K, Q6_K)
+    // layout (AVX-512: Q4_0, Q8_0, Q4_K; AVX2 and AVX-VNNI: those and Q6_K)
     // into private memory at load (routed experts at their first use), releasing their
     // file pages: resident memory stays about the same, load reads those tensors once.
     // false: zero copy, every weight is read in place from the memory-mapped file.

@@ -9,10 +9,10 @@
 // Q8_0 has signed 8-bit levels: its tiles hold 16-bit levels and the prepared tokens
 // 16-bit activations, multiplied with vpmaddwd. Every integer sum is exact.
 //
-// Q4_0, Q4_K and Q6_K are also packed at load (KernelTable::packed) into groups of 8
+// Q4_0, Q8_0, Q4_K and Q6_K are also packed at load (KernelTable::packed) into groups of 8
 // rows in the same lane = row arrangement, as compact as the file (layouts.hpp):
 // decode reads the groups directly, prompts expand k-quant groups into the tiles here
-// (Q4_0's kernel is in groups_avx2.hpp, shared with the AVX-VNNI table).
+// (Q4_0's and Q8_0's kernel is in groups_avx2.hpp, shared with the AVX-VNNI table).
 #include <immintrin.h>
 
 #include <algorithm>
@@ -548,6 +548,7 @@ void set_gemm_kernels(KernelTable& t) {
     set(DType::Q6_K,
         gemm<repack_q6_k, q6_k_kernel<1>, q6_k_kernel<2>, q6_k_kernel<3>, q6_k_kernel<4>, kQK_K, kK6Bytes>, nullptr, 0);
     set_packed_legacy<BlockQ4_0, 4, false>(t, DType::Q4_0);
+    set_packed_legacy<BlockQ8_0, 8, false>(t, DType::Q8_0);
     auto packed = [&](DType type, PackFn pack, GemmFn fn) {
         t.packed[int(type)] = PackedKernel{kRows, pack, GemmKernel{fn, nullptr, 0, kRows, 1}};
     };

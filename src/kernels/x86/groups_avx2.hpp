@@ -70,9 +70,11 @@ inline void packed_k4_scale_words(const uint8_t* sb, __m256i words[4]) {
 
 // ---- Q4_0 / Q8_0 packed at load (layouts.hpp: pack_legacy_rows<8, ...>), for any
 // number of tokens. Vnni: vpdpbusd adds 4 levels x 4 activation bytes into 32 bits
-// (AVX-VNNI table, Q4_0 and Q8_0). Without it (AVX2 table, Q4_0 only: Q8_0's levels
-// + 128 would overflow vpmaddubsw's 16-bit pair sums) vpmaddubsw pair sums add up in
-// 16 bits over a block (below 8 x 2 x 15 x 128) and vpmaddwd widens them once.
+// (AVX-VNNI table), the prepared tokens starting each block's sum at -bias * sum(x).
+// Without it (AVX2 table) vpmaddubsw multiplies unsigned bytes by signed ones into
+// 16-bit pair sums, which add up over a block if the unsigned side is below 16 (8 x 2
+// x 15 x 128 < 2^15): Q4_0's levels are, and Q8_0's levels + 128 are split into their
+// nibbles (high x 16 + low), each summed on its own and widened once by vpmaddwd.
 
 constexpr int kMaxGroupTokens = 4;  // tokens per kernel call: 4 sums + 4 accumulators in registers
 
@@ -83,8 +85,8 @@ constexpr size_t kPackedLegacyBytes = x86::PackedLegacyLayout<kRows, Words>::kBy
 template <int Words, bool Vnni, int NT>
 void kernel_packed_legacy(const uint8_t* group, int64_t nb, const uint8_t* x, size_t x_stride, float* out,
                           int64_t out_stride, int rows) {
-    static_assert(Vnni || Words == 4);
     using Layout = x86::PackedLegacyLayout<kRows, Words>;
+    constexpr bool kNibbles = !Vnni && Words == 8;  // Q8_0 without VNNI
     __m256 acc[NT];
     for (int t = 0; t < NT; ++t) acc[t] = _mm256_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
@@ -92,10 +94,11 @@ void kernel_packed_legacy(const uint8_t* group, int64_t nb, const uint8_t* x, si
         for (size_t at = 0; at < kPackedLegacyBytes<Words>; at += 64)
             _mm_prefetch(reinterpret_cast<const char*>(wb + kPrefetchAhead + at), _MM_HINT_T0);
         const x86::PreparedQ8_0* xb[NT];
-        __m256i sum[NT];
+        __m256i sum[NT], high[NT];  // high: Q8_0's high nibbles without VNNI
         for (int t = 0; t < NT; ++t) {
             xb[t] = reinterpret_cast<const x86::PreparedQ8_0*>(x + size_t(t) * x_stride) + b;
             sum[t] = Vnni ? _mm256_set1_epi32(xb[t]->start) : _mm256_setzero_si256();
+            high[t] = _mm256_setzero_si256();
         }
         auto dot = [&](int t, __m256i levels, const int8_t* xq) {
             if constexpr (Vnni)
@@ -112,13 +115,22 @@ void kernel_packed_legacy(const uint8_t* group, int64_t nb, const uint8_t* x, si
                     dot(t, lo, xb[t]->qs + 4 * g);
                     dot(t, hi, xb[t]->qs + 16 + 4 * g);
                 }
+            } else if constexpr (kNibbles) {
+                const __m256i lo = low_nibbles(w), hi = high_nibbles(w);
+                for (int t = 0; t < NT; ++t) {
+                    const __m256i xv = broadcast_i32(xb[t]->qs + 4 * g);
+                    sum[t] = _mm256_add_epi16(sum[t], _mm256_maddubs_epi16(lo, xv));
+                    high[t] = _mm256_add_epi16(high[t], _mm256_maddubs_epi16(hi, xv));
+                }
             } else {
                 for (int t = 0; t < NT; ++t) dot(t, w, xb[t]->qs + 4 * g);
             }
         }
         if constexpr (!Vnni)
-            for (int t = 0; t < NT; ++t)
+            for (int t = 0; t < NT; ++t) {
                 sum[t] = _mm256_add_epi32(_mm256_madd_epi16(sum[t], _mm256_set1_epi16(1)), _mm256_set1_epi32(xb[t]->start));
+                if constexpr (kNibbles) sum[t] = _mm256_add_epi32(sum[t], _mm256_madd_epi16(high[t], _mm256_set1_epi16(16)));
+            }
         const __m256 dw = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wb)));
         for (int t = 0; t < NT; ++t)
             acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sum[t]), _mm256_mul_ps(dw, _mm256_set1_ps(xb[t]->d)), acc[t]);
@@ -155,7 +167,8 @@ void set_packed_legacy(KernelTable& t, DType type) {
     PackedKernel& k = t.packed[int(type)];
     k.group_rows = kRows;
     k.pack = x86::pack_legacy_rows<kRows, Block, Words>;
-    k.kernel = GemmKernel{gemm_packed_legacy<Words, Vnni>, x86::prepare_q8_0<Words == 4 ? 8 : 128>,
+    constexpr int kBias = Words == 4 ? 8 : 128;  // the levels' offset from zero
+    k.kernel = GemmKernel{gemm_packed_legacy<Words, Vnni>, x86::prepare_q8_0<kBias>,
                           uint32_t(sizeof(x86::PreparedQ8_0)), kRows, 1};
 }
 
