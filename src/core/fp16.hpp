@@ -5,10 +5,14 @@
 
 namespace dsm {
 
-inline float bits_to_f32(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
-inline uint32_t f32_to_bits(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
+// Internal linkage (static): the kernel files include this with their own instruction
+// sets, and an out-of-line copy compiled for one (say AVX-512) must not be the one the
+// linker hands to code that runs on CPUs without it.
 
-inline float fp16_to_f32(uint16_t h) {
+static inline float bits_to_f32(uint32_t u) { float f; std::memcpy(&f, &u, 4); return f; }
+static inline uint32_t f32_to_bits(float f) { uint32_t u; std::memcpy(&u, &f, 4); return u; }
+
+static inline float fp16_to_f32(uint16_t h) {
     const uint32_t sign = uint32_t(h & 0x8000) << 16;
     uint32_t exp = (h >> 10) & 0x1f;
     uint32_t mant = h & 0x3ff;
@@ -24,7 +28,7 @@ inline float fp16_to_f32(uint16_t h) {
     return bits_to_f32(sign | ((exp + 127 - 15) << 23) | (mant << 13));
 }
 
-inline uint16_t f32_to_fp16(float f) {
+static inline uint16_t f32_to_fp16(float f) {
     const uint32_t x = f32_to_bits(f);
     const uint32_t sign = (x >> 16) & 0x8000;
     const uint32_t absx = x & 0x7fffffffu;
@@ -47,9 +51,9 @@ inline uint16_t f32_to_fp16(float f) {
     return uint16_t(sign | r);
 }
 
-inline float bf16_to_f32(uint16_t h) { return bits_to_f32(uint32_t(h) << 16); }
+static inline float bf16_to_f32(uint16_t h) { return bits_to_f32(uint32_t(h) << 16); }
 
-inline uint16_t f32_to_bf16(float f) {
+static inline uint16_t f32_to_bf16(float f) {
     uint32_t u = f32_to_bits(f);
     if ((u & 0x7fffffffu) > 0x7f800000u) return uint16_t((u >> 16) | 0x40);  // quiet NaN
     u += 0x7fff + ((u >> 16) & 1);

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 namespace dsm::kernels {
+namespace {  // each kernel file compiles its own copy with its own instruction set
 
 // qT[c * 16 + h] = scale * q[h * q_stride + c] for the ng (<= 16) heads, 0 in the lanes
 // past them.
@@ -27,4 +28,5 @@ inline void mqa_finish(const float* O, int64_t n_v, const float* M, const double
     }
 }
 
+}  // namespace
 }  // namespace dsm::kernels

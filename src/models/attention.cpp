@@ -48,16 +48,16 @@ void Transformer::attention_gqa(int64_t il, const float* h, int64_t n, int64_t p
     // share; the chunks' partial softmaxes then merge by their normalisers. Prompts
     // give a task a block of consecutive tokens, so that up to 6 query rows share each
     // pass over the rows (a whole block for multi-head attention, where a group is one
-    // head): the block attends up to its last token's position, and the probabilities
-    // past each token's own position are zero, which adds exactly nothing (the cache
-    // holds finite values).
+    // head): scores go up to the last token's position, each token's softmax covers its
+    // own rows, the values pass the rows all of them attend, and each later token adds
+    // its few own rows (never a row past its position: 0 x inf would be NaN).
     const int64_t group = H / Hkv, n_kv_max = pos0 + n;
     const int64_t chunks = n == 1 ? std::clamp<int64_t>(n_kv_max / 256, 1, 16) : 1;
     constexpr int64_t kRowsPerPass = 6;  // query rows the widest (AVX-512) tiles take at once
     const int64_t block = std::clamp<int64_t>(kRowsPerPass / group, 1, n), n_blocks = (n + block - 1) / block;
     const int64_t rows_q = block * group;  // query rows of a task
     ws.per_thread.resize(size_t(pool.size()));
-    for (auto& s : ws.per_thread) s.resize(size_t(rows_q * (n_kv_max + dk + dv)));
+    for (auto& s : ws.per_thread) s.resize(size_t(rows_q * (n_kv_max + dk + dv) + group * dv));
     ws.latent.resize(size_t(chunks > 1 ? Hkv * chunks * group * (dv + 1) : 0));
     float* parts = ws.latent.data();
     float* part_lse = parts + Hkv * chunks * group * dv;
@@ -77,16 +77,21 @@ void Transformer::attention_gqa(int64_t il, const float* h, int64_t n, int64_t p
         for (int64_t tt = 0; tt < nt; ++tt)
             std::copy_n(q + (t0 + tt) * q_w + kvh * group * dk, group * dk, qb + tt * group * dk);
         kt.attn_scores[f16](dk, nq, qb, dk, n_rows, keys, k_stride, scores, n_rows);
+        const int64_t shared = n_rows - (nt - 1);  // rows every token of the block attends
         for (int64_t row = 0; row < nq; ++row) {
-            float* sr = scores + row * n_rows;
-            const int64_t own = n_rows - (nt - 1 - row / group);  // rows this token attends
-            const float lse = softmax(sr, own, hp_.kq_scale);
-            std::fill(sr + own, sr + n_rows, 0.0f);
+            const float lse = softmax(scores + row * n_rows, shared + row / group, hp_.kq_scale);
             if (chunks > 1) part_lse[(kvh * chunks + c) * group + row] = lse;
         }
         const bool direct = chunks > 1 || nt == 1;  // output rows evenly spaced: write in place
         float* o = chunks > 1 ? parts + (kvh * chunks + c) * group * dv : direct ? attn + t0 * H * dv + kvh * group * dv : ob;
-        kt.attn_values[f16](dv, nq, scores, n_rows, n_rows, values, v_stride, o, dv);
+        kt.attn_values[f16](dv, nq, scores, n_rows, shared, values, v_stride, o, dv);
+        float* own = ob + rows_q * dv;  // a later token's own rows' share
+        for (int64_t tt = 1; tt < nt; ++tt) {
+            kt.attn_values[f16](dv, group, scores + tt * group * n_rows + shared, n_rows, tt,
+                                values + size_t(shared) * v_stride, v_stride, own, dv);
+            float* ot = ob + tt * group * dv;
+            for (int64_t i = 0; i < group * dv; ++i) ot[i] += own[i];
+        }
         for (int64_t tt = 0; !direct && tt < nt; ++tt)
             std::copy_n(ob + tt * group * dv, group * dv, attn + (t0 + tt) * H * dv + kvh * group * dv);
     });

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <string>
 
 #include "core/error.hpp"
 
@@ -23,6 +24,10 @@ KvCache::KvCache(const HParams& hp, int n_ctx, KvCacheType type)
 
 template <typename Fn>
 void KvCache::pieces(int64_t layer, int64_t pos, int64_t col, int64_t n, Fn fn) const {
+    if (col < 0 || n < 0 || col + n > width_ || pos < 0 || pos >= n_ctx_)
+        throw Error("KV cache: values [" + std::to_string(col) + ", " + std::to_string(col + n) + ") at position " +
+                    std::to_string(pos) + " are outside the cache's " + std::to_string(width_) + " x " +
+                    std::to_string(n_ctx_));
     // The first stream that holds column col: the last whose start is not after it.
     size_t s = size_t(std::upper_bound(starts_.begin(), starts_.end(), col) - starts_.begin()) - 1;
     for (int64_t done = 0; done < n; ++s) {

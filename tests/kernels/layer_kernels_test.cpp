@@ -206,19 +206,26 @@ TEST(LayerKernels, SoftmaxMatchesDoubleMath) {
 
 // The vector kernels flush probabilities below the smallest normal float to zero:
 // denormal operands make the values pass that multiplies them many times slower.
+// Exponentials just above FLT_MIN that the normalisation (here by about 1000) takes
+// below it are flushed too.
 TEST(LayerKernels, SoftmaxLeavesNoDenormals) {
-    std::vector<float> x(64);
-    for (size_t i = 0; i < x.size(); ++i) x[i] = -2.0f * float(i);  // exp down to e^-126
+    std::vector<float> x(1000, 0.0f);
+    for (float v = -75.0f; v > -126.0f; v -= 0.25f) x.push_back(v);
+    double sum = 0;
+    for (float v : x) sum += std::exp(double(v));
+    int normal_tail = 0;
     for (const KernelTable* t : tables()) {
         if (t->isa == "scalar") continue;  // the reference: std::exp, denormals included
         std::vector<float> y = x;
         t->softmax(y.data(), int64_t(y.size()), 1.0f);
         for (size_t i = 0; i < y.size(); ++i) {
-            ASSERT_NE(std::fpclassify(y[i]), FP_SUBNORMAL) << t->isa << " i=" << i;
-            ASSERT_NEAR(y[i], std::exp(double(x[i])) / 1.1565176427496657, 3e-7 * std::exp(double(x[i])) + 1e-38);
+            const double want = std::exp(double(x[i])) / sum;
+            ASSERT_NE(std::fpclassify(y[i]), FP_SUBNORMAL) << t->isa << " x=" << x[i];
+            ASSERT_NEAR(y[i], want, 3e-7 * want + 1.2e-38) << t->isa << " x=" << x[i];
+            if (i >= 1000 && y[i] > 0) ++normal_tail;
         }
-        EXPECT_GT(y[43], 0.0f) << t->isa;  // e^-86 stays: it is a normal float
     }
+    if (normal_tail == 0 && kernels::available().size() > 1) ADD_FAILURE() << "every small probability was flushed";
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <arm_neon.h>
 
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <vector>
 
@@ -303,7 +304,10 @@ float softmax(float* x, int64_t n, float scale) {
         sum += x[i];
     }
     const float inv = float(1.0 / sum);
-    for (i = 0; i < n; ++i) x[i] *= inv;
+    for (i = 0; i < n; ++i) {  // normalised, and again no denormals
+        const float y = x[i] * inv;
+        x[i] = y >= FLT_MIN ? y : 0.0f;
+    }
     return mx + float(std::log(sum));
 }
 

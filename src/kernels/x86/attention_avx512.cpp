@@ -6,6 +6,7 @@
 // per pass, each cache row converted once per pass for all of them. A KV head's group
 // of query heads (6 for the 1.5B, 7 for the 7B distill) is split into at most two.
 #include <algorithm>
+#include <cfloat>
 #include <cmath>
 #include <vector>
 
@@ -300,10 +301,11 @@ float softmax(float* x, int64_t n, float scale) {
         sum1 = _mm512_add_pd(sum1, _mm512_cvtps_pd(_mm512_extractf32x8_ps(e, 1)));
     }
     const double sum = _mm512_reduce_add_pd(_mm512_add_pd(sum0, sum1));
-    const __m512 inv = _mm512_set1_ps(float(1.0 / sum));
-    for (int64_t i = 0; i < n; i += 16) {
+    const __m512 inv = _mm512_set1_ps(float(1.0 / sum)), smallest = _mm512_set1_ps(FLT_MIN);
+    for (int64_t i = 0; i < n; i += 16) {  // normalised, and again no denormals
         const __mmask16 m = tail_mask(n - i);
-        _mm512_mask_storeu_ps(x + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv));
+        const __m512 y = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), inv);
+        _mm512_mask_storeu_ps(x + i, m, _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(y, smallest, _CMP_GE_OQ), y));
     }
     return _mm512_cvtss_f32(vmax) + float(std::log(sum));
 }

@@ -304,7 +304,7 @@ void q6_k_kernel(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_str
         }
         for (int j = 0; j < 16; ++j) {
             const __m256i sc = _mm256_load_si256(reinterpret_cast<const __m256i*>(tile + kK6Scales + 32 * j));
-            for (int half = 0; half < 2; ++half) {  // 16-bit sums of 8 levels stay below 8 * 63 * 128
+            for (int half = 0; half < 2; ++half) {  // a 16-bit lane sums 4 products: below 4 * 63 * 128
                 const __m256i w0 = _mm256_load_si256(reinterpret_cast<const __m256i*>(tile + 128 * j + 64 * half));
                 const __m256i w1 = _mm256_load_si256(reinterpret_cast<const __m256i*>(tile + 128 * j + 64 * half + 32));
                 for (int t = 0; t < NT; ++t) {
@@ -436,7 +436,7 @@ void packed_q6_k_kernel(const uint8_t* group, int64_t nb, const uint8_t* x, size
                 for (int half = 0; half < 2; ++half) {
                     const __m256i scale = q6_scale_pair(sc, 8 * h + 2 * k + half, 8 * h + 2 * k + half);
 #pragma GCC unroll 2
-                    for (int g = 0; g < 4; g += 2) {  // 16-bit sums of 8 levels stay below 8 * 63 * 128
+                    for (int g = 0; g < 4; g += 2) {  // a 16-bit lane sums 4 products: below 4 * 63 * 128
                         __m256i w[2];
 #pragma GCC unroll 2
                         for (int u = 0; u < 2; ++u) {

@@ -2,12 +2,12 @@
 // with its own instruction set and so gets its own copy (unnamed namespace):
 //   PreparedQ8_0 / prepare_q8_0: Q8_0 activations as the Q4_0 / Q5_0 / Q8_0 tile
 //   kernels read them (AVX2, AVX-VNNI and AVX-512);
-//   pack_legacy_rows: Q4_0 / Q8_0 rows packed into groups of Rows rows (AVX-VNNI: 8,
-//   gemm_avxvnni.cpp; AVX-512: 16, gemm_packed_avx512.cpp). Per block: the Rows fp16
-//   scales, then Words words of 4 x Rows bytes whose lane r holds bytes 4k .. 4k + 3
-//   of row r's levels (Q4_0: 4 words of nibbles, low = elements 4k + i, high = 16 +
-//   4k + i; Q8_0: 8 words, levels stored + 128 so that vpdpbusd reads them unsigned);
-//   Rows x the file's block bytes;
+//   pack_legacy_rows: Q4_0 / Q8_0 rows packed into groups of Rows rows (AVX2 and
+//   AVX-VNNI: 8, groups_avx2.hpp; AVX-512: 16, gemm_packed_avx512.cpp). Per block: the
+//   Rows fp16 scales, then Words words of 4 x Rows bytes whose lane r holds bytes 4k ..
+//   4k + 3 of row r's levels (Q4_0: 4 words of nibbles, low = elements 4k + i, high =
+//   16 + 4k + i; Q8_0: 8 words, levels stored + 128, unsigned for vpdpbusd and
+//   vpmaddubsw); Rows x the file's block bytes;
 //   pack_q4_k_rows: Q4_K rows packed into groups of Rows rows whose words hold 4 bytes
 //   of every row (lane r = row r): the AVX2 (8 rows, gemm_avx2.cpp) and AVX-512 (16
 //   rows, gemm_packed_avx512.cpp) layouts. Per super-block: fp16 d [Rows], fp16 dmin
