@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/error.hpp"
 #include "runtime/kv_cache.hpp"
 
 namespace dsm {
@@ -63,6 +64,15 @@ TEST(KvCache, HeadsAreContiguousStreams) {
         for (int64_t p = 0; p < 3; ++p)
             for (int64_t i = 0; i < 12; ++i) ASSERT_EQ(out[size_t(p * 12 + i)], value(1, 2 + p, 2 + i));
     }
+}
+
+TEST(KvCache, RejectsValuesOutsideTheCache) {
+    KvCache cache(gqa_params(), 4, KvCacheType::F16);
+    std::vector<float> row(size_t(cache.width()) + 1, 1.0f);
+    EXPECT_THROW(cache.write(0, 0, 0, row.data(), cache.width() + 1), Error);  // one value too many
+    EXPECT_THROW(cache.write(0, 4, 0, row.data(), 3), Error);                  // position past n_ctx
+    EXPECT_THROW(cache.read(1, 3, 2, 0, 3, row.data()), Error);                // rows 3 and 4 of 4
+    EXPECT_NO_THROW(cache.write(1, 3, cache.width() - 1, row.data(), 1));
 }
 
 TEST(KvCache, MlaKeepsOneLatentStream) {
