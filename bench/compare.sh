@@ -7,6 +7,8 @@
 # With build/bandwidth (bench/bandwidth.cpp) present, each round also measures the read
 # bandwidth and the generation rows say how close each engine gets to the roofline:
 # tok/s x weight bytes read per token (`dsm info`: "decode reads") / measured GB/s.
+# LLAMA_BENCH=/path/to/llama-bench compares with a llama.cpp built natively from source
+# instead of the npm package (a second check; it reports no load time or RSS).
 # Needs: build/dsm (cmake --build build), and `npm i -E node-llama-cpp@3.21.1` in
 # bench/node (done on first use). For people and release notes, not for CI.
 set -euo pipefail
@@ -14,7 +16,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 model=$1; np=${2:-512}; ng=${3:-128}; th=${4:-2}; rounds=${5:-2}; depth=${6:-0}; reps=${7:-3}
 dsm=${DSM:-$here/../build/dsm}
 nodedir=$here/node
-if [ ! -d "$nodedir/node_modules/node-llama-cpp" ]; then
+if [ -z "${LLAMA_BENCH:-}" ] && [ ! -d "$nodedir/node_modules/node-llama-cpp" ]; then
   mkdir -p "$nodedir" && (cd "$nodedir" && npm init -y >/dev/null && npm i -E node-llama-cpp@3.21.1 >/dev/null)
 fi
 cp "$here/llamacpp-bench.mjs" "$nodedir/"
@@ -25,7 +27,18 @@ for r in $(seq "$rounds"); do
     "$bandwidth" 2048 "$th" | awk -v t="$th" '$1 == t { print $(NF-1) }' > "$out/bw.$r"
   fi
   "$dsm" bench -m "$model" -p "$np" -n "$ng" -t "$th" -r "$reps" -d "$depth" --json ${DSM_FLAGS:-} > "$out/dsm.$r.json"
-  (cd "$nodedir" && node llamacpp-bench.mjs "$model" "$np" "$ng" "$th" "$reps" "$depth") > "$out/llama.$r.json"
+  if [ -n "${LLAMA_BENCH:-}" ]; then
+    # llama-bench's JSON, reshaped to llamacpp-bench.mjs's: one test per row, named as dsm names it.
+    "$LLAMA_BENCH" -m "$model" -p "$np" -n "$ng" -t "$th" -r "$reps" -d "$depth" -o json 2>/dev/null |
+      node -e '
+const rows = JSON.parse(require("fs").readFileSync(0, "utf8"));
+const tests = rows.map((x) => ({test: (x.n_gen ? "tg" + x.n_gen : "pp" + x.n_prompt) + (x.n_depth ? " @ d" + x.n_depth : ""),
+                                tokens_per_second: x.avg_ts, sd: x.stddev_ts}));
+console.log(JSON.stringify({tests, cpu_backend_log: "native llama-bench, build " + rows[0].build_commit + ", " + rows[0].cpu_info}));
+' > "$out/llama.$r.json"
+  else
+    (cd "$nodedir" && node llamacpp-bench.mjs "$model" "$np" "$ng" "$th" "$reps" "$depth") > "$out/llama.$r.json"
+  fi
 done
 node -e '
 const fs = require("fs"), dir = process.argv[1], rounds = +process.argv[2];
@@ -45,6 +58,7 @@ for (const t of d.tests.map(t => t.test)) {
   console.log(`| ${t} | ${a.toFixed(2)} | ${b.toFixed(2)} | ${(a / b).toFixed(2)}x |` + (bw ? (tg ? ` ${roof(a)} | ${roof(b)} |` : " | |") : ""));
 }
 if (bw) console.log(`read bandwidth (bench/bandwidth.cpp, ${process.argv[3]} threads): ${bw.toFixed(1)} GB/s; weights read per generated token: ${gb.toFixed(3)} GB; roofline ${(bw / gb).toFixed(1)} tok/s`);
-console.log(`load: dsm ${d.load_seconds.toFixed(2)} s, llama.cpp ${l.load_seconds.toFixed(2)} s`);
-console.log(`peak RSS: dsm ${(d.peak_rss_bytes / 2**20).toFixed(0)} MiB, llama.cpp (node) ${(l.peak_rss_bytes / 2**20).toFixed(0)} MiB`);
+const na = (v, f) => (v === undefined ? "n/a" : f(v));
+console.log(`load: dsm ${d.load_seconds.toFixed(2)} s, llama.cpp ${na(l.load_seconds, (v) => v.toFixed(2) + " s")}`);
+console.log(`peak RSS: dsm ${(d.peak_rss_bytes / 2**20).toFixed(0)} MiB, llama.cpp (node) ${na(l.peak_rss_bytes, (v) => (v / 2**20).toFixed(0) + " MiB")}`);
 ' "$out" "$rounds" "$th"
