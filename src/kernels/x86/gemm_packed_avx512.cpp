@@ -9,7 +9,9 @@
 // Q4_0, Q8_0 and Q4_K: see layouts.hpp).
 // Decode streams through the groups (one pass over memory, prefetched ahead: some
 // CPUs' hardware prefetchers do not keep up with a compute-heavy stream); prompts
-// expand k-quant groups into the gemm tiles and run the tile kernels.
+// expand each group into the gemm tile (levels one per byte in 64-byte-aligned words,
+// float scales) and run the tile kernels, which reread it from cache for every
+// 8 tokens.
 #include <algorithm>
 #include <cstddef>
 #include <cstring>
@@ -70,7 +72,24 @@ void kernel_packed_legacy(const uint8_t* group, int64_t nb, const uint8_t* x, si
     for (int t = 0; t < NT; ++t) _mm512_mask_storeu_ps(out + t * out_stride, rows, acc[t]);
 }
 
-
+// Packed Q4_0 / Q8_0 for prompts: a group's blocks as kernel_legacy's tile blocks
+// (Q4_0's low nibbles to words 0..3, high nibbles to 4..7, as repack_q4_0 does).
+template <int Words>
+void unpack_legacy(const uint8_t* group, int64_t nb, uint8_t* tile) {
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    for (int64_t b = 0; b < nb; ++b, group += kPackedLegacyBytes<Words>, tile += kLegacyBlockBytes) {
+        for (int g = 0; g < Words; ++g) {
+            const __m512i w = _mm512_loadu_si512(group + 32 + 64 * g);
+            if constexpr (Words == 4) {
+                store(tile + 64 * g, _mm512_and_si512(w, m4));
+                store(tile + 64 * (g + 4), _mm512_and_si512(_mm512_srli_epi32(w, 4), m4));
+            } else {
+                store(tile + 64 * g, w);
+            }
+        }
+        _mm512_store_ps(tile + 512, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(group))));
+    }
+}
 
 void prepare_q8_k_pairs(int64_t n, const void* x, void* prepared) {
     const auto* b = static_cast<const BlockQ8_K*>(x);
@@ -166,15 +185,15 @@ void unpack_q4_k(const uint8_t* group, int64_t nb, uint8_t* tile) {
     }
 }
 
-// Packed k-quants: decode (1 or 2 tokens) reads the packed groups directly; prompts
+// Packed weights: decode (1 or 2 tokens) reads the packed groups directly; prompts
 // expand each group into the gemm tile and run the gemm kernel.
 template <template <int> class Direct, void (*Unpack)(const uint8_t*, int64_t, uint8_t*), template <int> class Tiled,
-          size_t TileBlockBytes>
-void gemm_packed_k(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, size_t w_stride, const void* x,
-                   size_t x_stride, float* out, int64_t out_stride) {
+          int BlockElems, size_t TileBlockBytes>
+void gemm_packed(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, size_t w_stride, const void* x,
+                 size_t x_stride, float* out, int64_t out_stride) {
     const auto* wp = static_cast<const uint8_t*>(w);
     const auto* xp = static_cast<const uint8_t*>(x);
-    const int64_t nb = n / kQK_K;
+    const int64_t nb = n / BlockElems;
     uint8_t* tile = n_tokens > 2 ? tile_buffer(size_t(nb) * TileBlockBytes) : nullptr;
     for (int64_t r0 = 0; r0 < n_rows; r0 += kRows) {
         const int rows = int(std::min<int64_t>(kRows, n_rows - r0));
@@ -185,16 +204,6 @@ void gemm_packed_k(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, s
         Unpack(wp + size_t(r0) * w_stride, nb, tile);
         tile_times_tokens<Tiled, kMaxTokens>(tile, nb, n_tokens, xp, x_stride, out + r0, out_stride, rows);
     }
-}
-
-// Weights packed at load: a group of 16 rows is already a tile, w_stride * 16 bytes long.
-template <template <int> class K, int BlockElems, int MaxT>
-void gemm_packed(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, size_t w_stride, const void* x,
-                 size_t x_stride, float* out, int64_t out_stride) {
-    const auto* wp = static_cast<const uint8_t*>(w);
-    for (int64_t r0 = 0; r0 < n_rows; r0 += kRows)
-        tile_times_tokens<K, MaxT>(wp + size_t(r0) * w_stride, n / BlockElems, n_tokens, static_cast<const uint8_t*>(x), x_stride,
-                                   out + r0, out_stride, int(std::min<int64_t>(kRows, n_rows - r0)));
 }
 
 template <int NT>
@@ -219,12 +228,12 @@ void set_packed_kernels(KernelTable& t) {
         k.pack = pack;
         k.kernel = GemmKernel{fn, prepare, uint32_t(prepared_bytes), kRows, 1};
     };
-    packed(DType::Q4_0, x86::pack_legacy_rows<kRows, BlockQ4_0, 4>, gemm_packed<PackedQ4_0, 32, kMaxTokens>, prepare_q8_0<8>,
-           sizeof(PreparedQ8_0));
-    packed(DType::Q8_0, x86::pack_legacy_rows<kRows, BlockQ8_0, 8>, gemm_packed<PackedQ8_0, 32, kMaxTokens>, prepare_q8_0<128>,
-           sizeof(PreparedQ8_0));
-    packed(DType::Q4_K, x86::pack_q4_k_rows<kRows>, gemm_packed_k<PackedQ4K, unpack_q4_k, K45, kK4BlockBytes>, prepare_q8_k_pairs,
-           kQ8KPairsBlockBytes);
+    packed(DType::Q4_0, x86::pack_legacy_rows<kRows, BlockQ4_0, 4>,
+           gemm_packed<PackedQ4_0, unpack_legacy<4>, Legacy, 32, kLegacyBlockBytes>, prepare_q8_0<8>, sizeof(PreparedQ8_0));
+    packed(DType::Q8_0, x86::pack_legacy_rows<kRows, BlockQ8_0, 8>,
+           gemm_packed<PackedQ8_0, unpack_legacy<8>, Legacy, 32, kLegacyBlockBytes>, prepare_q8_0<128>, sizeof(PreparedQ8_0));
+    packed(DType::Q4_K, x86::pack_q4_k_rows<kRows>, gemm_packed<PackedQ4K, unpack_q4_k, K45, kQK_K, kK4BlockBytes>,
+           prepare_q8_k_pairs, kQ8KPairsBlockBytes);
 }
 
 }  // namespace dsm::kernels::avx512
