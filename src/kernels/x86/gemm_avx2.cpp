@@ -109,6 +109,20 @@ void q4_0_kernel(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_str
     for (int t = 0; t < NT; ++t) store_rows(out + t * out_stride, acc[t], rows);
 }
 
+// Q4_0 packed at load (groups_avx2.hpp, pack_legacy_rows<8, ...>) expanded into the
+// tile above for prompts: repack_q4_0's output without the transposes.
+void expand_q4_0(const uint8_t* group, int64_t nb, uint8_t* tile) {
+    using Layout = x86::PackedLegacyLayout<kRows, 4>;
+    for (int64_t b = 0; b < nb; ++b, group += Layout::kBytes, tile += kQ4Bytes) {
+        for (int g = 0; g < 4; ++g) {
+            const __m256i w = load32(group + Layout::kLevels + Layout::kWord * g);
+            store(tile + 32 * g, low_nibbles(w));
+            store(tile + 32 * (g + 4), high_nibbles(w));
+        }
+        _mm256_store_ps(reinterpret_cast<float*>(tile + 256), _mm256_cvtph_ps(load16(group)));
+    }
+}
+
 // ---- Q8_0: tile block = 16-bit level pairs [16 pairs][8 rows][2], float d[8]; tokens
 // prepared as 16-bit values.
 struct PreparedQ8 {
@@ -469,16 +483,16 @@ void packed_q6_k_kernel(const uint8_t* group, int64_t nb, const uint8_t* x, size
     for (int t = 0; t < NT; ++t) store_rows(out + t * out_stride, acc[t], rows);
 }
 
-// The packed k-quant kernels for any number of tokens: groups are w_stride * 8 bytes
-// apart; 1 or 2 tokens read them directly, more expand each group into the tile.
+// The packed kernels for any number of tokens: groups are w_stride * 8 bytes apart;
+// 1 or 2 tokens read them directly, more expand each group into the tile.
 using KernelFn = void (*)(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_stride, float* out,
                           int64_t out_stride, int rows);
 
-template <void (*Expand)(const uint8_t*, int64_t, uint8_t*), size_t TileBytes, KernelFn D1, KernelFn D2, KernelFn K1,
-          KernelFn K2, KernelFn K3, KernelFn K4>
-void gemm_packed_k(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, size_t w_stride, const void* x,
-                   size_t x_stride, float* out, int64_t out_stride) {
-    const int64_t nb = n / kQK_K;
+template <void (*Expand)(const uint8_t*, int64_t, uint8_t*), int BlockElems, size_t TileBytes, KernelFn D1, KernelFn D2,
+          KernelFn K1, KernelFn K2, KernelFn K3, KernelFn K4>
+void gemm_packed(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, size_t w_stride, const void* x,
+                 size_t x_stride, float* out, int64_t out_stride) {
+    const int64_t nb = n / BlockElems;
     const auto* wp = static_cast<const uint8_t*>(w);
     const auto* xp = static_cast<const uint8_t*>(x);
     uint8_t* tile = n_tokens > 2 ? tile_buffer(size_t(nb) * TileBytes) : nullptr;
@@ -549,15 +563,20 @@ void set_gemm_kernels(KernelTable& t) {
         gemm<repack_q6_k, q6_k_kernel<1>, q6_k_kernel<2>, q6_k_kernel<3>, q6_k_kernel<4>, kQK_K, kK6Bytes>, nullptr, 0);
     set_packed_legacy<BlockQ4_0, 4, false>(t, DType::Q4_0);
     set_packed_legacy<BlockQ8_0, 8, false>(t, DType::Q8_0);
+    // Q4_0 prompts: the expanded tile is the row path's, and its kernel takes the same
+    // prepared tokens as the packed decode kernel. (Q8_0's row path wants 16-bit tokens.)
+    t.packed[int(DType::Q4_0)].kernel.gemm =
+        gemm_packed<expand_q4_0, 32, kQ4Bytes, kernel_packed_legacy<4, false, 1>, kernel_packed_legacy<4, false, 2>,
+                    q4_0_kernel<1>, q4_0_kernel<2>, q4_0_kernel<3>, q4_0_kernel<4>>;
     auto packed = [&](DType type, PackFn pack, GemmFn fn) {
         t.packed[int(type)] = PackedKernel{kRows, pack, GemmKernel{fn, nullptr, 0, kRows, 1}};
     };
     packed(DType::Q4_K, x86::pack_q4_k_rows<kRows>,
-           gemm_packed_k<expand_q4_k, kK4Bytes, packed_q4_k_kernel<1>, packed_q4_k_kernel<2>, q4_k_kernel<1>, q4_k_kernel<2>,
-                         q4_k_kernel<3>, q4_k_kernel<4>>);
+           gemm_packed<expand_q4_k, kQK_K, kK4Bytes, packed_q4_k_kernel<1>, packed_q4_k_kernel<2>, q4_k_kernel<1>,
+                       q4_k_kernel<2>, q4_k_kernel<3>, q4_k_kernel<4>>);
     packed(DType::Q6_K, x86::pack_q6_k_rows<kRows>,
-           gemm_packed_k<expand_q6_k, kK6Bytes, packed_q6_k_kernel<1>, packed_q6_k_kernel<2>, q6_k_kernel<1>, q6_k_kernel<2>,
-                         q6_k_kernel<3>, q6_k_kernel<4>>);
+           gemm_packed<expand_q6_k, kQK_K, kK6Bytes, packed_q6_k_kernel<1>, packed_q6_k_kernel<2>, q6_k_kernel<1>,
+                       q6_k_kernel<2>, q6_k_kernel<3>, q6_k_kernel<4>>);
 }
 
 }  // namespace dsm::kernels::avx2
