@@ -16,10 +16,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 model=$1; np=${2:-512}; ng=${3:-128}; th=${4:-2}; rounds=${5:-2}; depth=${6:-0}; reps=${7:-3}
 dsm=${DSM:-$here/../build/dsm}
 nodedir=$here/node
-if [ -z "${LLAMA_BENCH:-}" ] && [ ! -d "$nodedir/node_modules/node-llama-cpp" ]; then
-  mkdir -p "$nodedir" && (cd "$nodedir" && npm init -y >/dev/null && npm i -E node-llama-cpp@3.21.1 >/dev/null)
+if [ -z "${LLAMA_BENCH:-}" ]; then
+  if [ ! -d "$nodedir/node_modules/node-llama-cpp" ]; then
+    mkdir -p "$nodedir" && (cd "$nodedir" && npm init -y >/dev/null && npm i -E node-llama-cpp@3.21.1 >/dev/null)
+  fi
+  cp "$here/llamacpp-bench.mjs" "$nodedir/"
 fi
-cp "$here/llamacpp-bench.mjs" "$nodedir/"
 out=$(mktemp -d)
 bandwidth=${BANDWIDTH:-$here/../build/bandwidth}
 for r in $(seq "$rounds"); do
@@ -28,14 +30,15 @@ for r in $(seq "$rounds"); do
   fi
   "$dsm" bench -m "$model" -p "$np" -n "$ng" -t "$th" -r "$reps" -d "$depth" --json ${DSM_FLAGS:-} > "$out/dsm.$r.json"
   if [ -n "${LLAMA_BENCH:-}" ]; then
-    # llama-bench's JSON, reshaped to llamacpp-bench.mjs's: one test per row, named as dsm names it.
-    "$LLAMA_BENCH" -m "$model" -p "$np" -n "$ng" -t "$th" -r "$reps" -d "$depth" -o json 2>/dev/null |
+    # llama-bench's JSON, reshaped to llamacpp-bench.mjs's: one test per row, named as dsm
+    # names it. CPU only (-ngl 0); its log goes to llama.N.log, shown if it fails.
+    "$LLAMA_BENCH" -m "$model" -p "$np" -n "$ng" -t "$th" -r "$reps" -d "$depth" -ngl 0 -o json 2> "$out/llama.$r.log" |
       node -e '
 const rows = JSON.parse(require("fs").readFileSync(0, "utf8"));
 const tests = rows.map((x) => ({test: (x.n_gen ? "tg" + x.n_gen : "pp" + x.n_prompt) + (x.n_depth ? " @ d" + x.n_depth : ""),
                                 tokens_per_second: x.avg_ts, sd: x.stddev_ts}));
 console.log(JSON.stringify({tests, cpu_backend_log: "native llama-bench, build " + rows[0].build_commit + ", " + rows[0].cpu_info}));
-' > "$out/llama.$r.json"
+' > "$out/llama.$r.json" || { cat "$out/llama.$r.log" >&2; exit 1; }
   else
     (cd "$nodedir" && node llamacpp-bench.mjs "$model" "$np" "$ng" "$th" "$reps" "$depth") > "$out/llama.$r.json"
   fi
@@ -60,5 +63,5 @@ for (const t of d.tests.map(t => t.test)) {
 if (bw) console.log(`read bandwidth (bench/bandwidth.cpp, ${process.argv[3]} threads): ${bw.toFixed(1)} GB/s; weights read per generated token: ${gb.toFixed(3)} GB; roofline ${(bw / gb).toFixed(1)} tok/s`);
 const na = (v, f) => (v === undefined ? "n/a" : f(v));
 console.log(`load: dsm ${d.load_seconds.toFixed(2)} s, llama.cpp ${na(l.load_seconds, (v) => v.toFixed(2) + " s")}`);
-console.log(`peak RSS: dsm ${(d.peak_rss_bytes / 2**20).toFixed(0)} MiB, llama.cpp (node) ${na(l.peak_rss_bytes, (v) => (v / 2**20).toFixed(0) + " MiB")}`);
+console.log(`peak RSS: dsm ${(d.peak_rss_bytes / 2**20).toFixed(0)} MiB, llama.cpp${l.peak_rss_bytes === undefined ? "" : " (node)"} ${na(l.peak_rss_bytes, (v) => (v / 2**20).toFixed(0) + " MiB")}`);
 ' "$out" "$rounds" "$th"

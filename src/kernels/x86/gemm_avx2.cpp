@@ -11,8 +11,9 @@
 //
 // Q4_0, Q8_0, Q4_K and Q6_K are also packed at load (KernelTable::packed) into groups of 8
 // rows in the same lane = row arrangement, as compact as the file (layouts.hpp):
-// decode reads the groups directly, prompts expand k-quant groups into the tiles here
-// (Q4_0's and Q8_0's kernel is in groups_avx2.hpp, shared with the AVX-VNNI table).
+// decode reads the groups directly (Q4_0's and Q8_0's kernel is in groups_avx2.hpp,
+// shared with the AVX-VNNI table), prompts expand Q4_0, Q4_K and Q6_K groups into the
+// tiles here (Q8_0's prompts keep the packed kernel).
 #include <immintrin.h>
 
 #include <algorithm>
