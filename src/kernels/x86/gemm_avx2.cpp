@@ -489,6 +489,17 @@ void packed_q6_k_kernel(const uint8_t* group, int64_t nb, const uint8_t* x, size
 using KernelFn = void (*)(const uint8_t* tile, int64_t nb, const uint8_t* x, size_t x_stride, float* out,
                           int64_t out_stride, int rows);
 
+// One tile against the tokens, in kernel calls of up to 4 (K1..K4: 1..4 tokens).
+template <KernelFn K1, KernelFn K2, KernelFn K3, KernelFn K4>
+void tile_times_tokens(const uint8_t* tile, int64_t nb, int64_t n_tokens, const uint8_t* x, size_t x_stride, float* out,
+                       int64_t out_stride, int rows) {
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += kMaxTokens) {
+        const int nt = int(std::min<int64_t>(kMaxTokens, n_tokens - t0));
+        const KernelFn k = nt == 4 ? K4 : nt == 3 ? K3 : nt == 2 ? K2 : K1;
+        k(tile, nb, x + size_t(t0) * x_stride, x_stride, out + t0 * out_stride, out_stride, rows);
+    }
+}
+
 template <void (*Expand)(const uint8_t*, int64_t, uint8_t*), int BlockElems, size_t TileBytes, KernelFn D1, KernelFn D2,
           KernelFn K1, KernelFn K2, KernelFn K3, KernelFn K4>
 void gemm_packed(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, size_t w_stride, const void* x,
@@ -505,11 +516,7 @@ void gemm_packed(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, siz
             continue;
         }
         Expand(group, nb, tile);
-        for (int64_t t0 = 0; t0 < n_tokens; t0 += kMaxTokens) {
-            const int nt = int(std::min<int64_t>(kMaxTokens, n_tokens - t0));
-            const KernelFn k = nt == 4 ? K4 : nt == 3 ? K3 : nt == 2 ? K2 : K1;
-            k(tile, nb, xp + size_t(t0) * x_stride, x_stride, out + t0 * out_stride + r0, out_stride, rows);
-        }
+        tile_times_tokens<K1, K2, K3, K4>(tile, nb, n_tokens, xp, x_stride, out + r0, out_stride, rows);
     }
 }
 
@@ -538,11 +545,7 @@ void gemm(int64_t n, int64_t n_rows, int64_t n_tokens, const void* w, size_t w_s
             }
         }
         Repack(row_ptr, nb, tile);
-        for (int64_t t0 = 0; t0 < n_tokens; t0 += kMaxTokens) {
-            const int nt = int(std::min<int64_t>(kMaxTokens, n_tokens - t0));
-            const KernelFn k = nt == 4 ? K4 : nt == 3 ? K3 : nt == 2 ? K2 : K1;
-            k(tile, nb, xp + size_t(t0) * x_stride, x_stride, out + t0 * out_stride + r0, out_stride, rows);
-        }
+        tile_times_tokens<K1, K2, K3, K4>(tile, nb, n_tokens, xp, x_stride, out + r0, out_stride, rows);
     }
 }
 
