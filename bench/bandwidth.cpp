@@ -71,6 +71,10 @@ double timed_pass(const std::vector<uint64_t>& buf, int threads, size_t ahead, i
 int main(int argc, char** argv) {
     const size_t mib = argc > 1 ? size_t(std::atol(argv[1])) : 1024;
     const int max_threads = argc > 2 ? std::atoi(argv[2]) : int(std::max(1u, std::thread::hardware_concurrency()));
+    if (mib == 0 || max_threads < 1) {
+        std::fprintf(stderr, "usage: bandwidth [MiB > 0] [max_threads > 0]\n");
+        return 2;
+    }
     const auto t0 = std::chrono::steady_clock::now();
     std::vector<uint64_t> buf(mib * 1024 * 1024 / 8);  // zero-filled: touches every page
     const double touch = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();

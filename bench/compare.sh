@@ -32,13 +32,14 @@ for r in $(seq "$rounds"); do
   if [ -n "${LLAMA_BENCH:-}" ]; then
     # llama-bench's JSON, reshaped to llamacpp-bench.mjs's: one test per row, named as dsm
     # names it. CPU only (-ngl 0); its log goes to llama.N.log, shown if it fails.
-    "$LLAMA_BENCH" -m "$model" -p "$np" -n "$ng" -t "$th" -r "$reps" -d "$depth" -ngl 0 -o json 2> "$out/llama.$r.log" |
-      node -e '
+    "$LLAMA_BENCH" -m "$model" -p "$np" -n "$ng" -t "$th" -r "$reps" -d "$depth" -ngl 0 -o json \
+      > "$out/llama.$r.raw" 2> "$out/llama.$r.log" || { echo "llama-bench failed:" >&2; cat "$out/llama.$r.log" >&2; exit 1; }
+    node -e '
 const rows = JSON.parse(require("fs").readFileSync(0, "utf8"));
 const tests = rows.map((x) => ({test: (x.n_gen ? "tg" + x.n_gen : "pp" + x.n_prompt) + (x.n_depth ? " @ d" + x.n_depth : ""),
                                 tokens_per_second: x.avg_ts, sd: x.stddev_ts}));
 console.log(JSON.stringify({tests, cpu_backend_log: "native llama-bench, build " + rows[0].build_commit + ", " + rows[0].cpu_info}));
-' > "$out/llama.$r.json" || { cat "$out/llama.$r.log" >&2; exit 1; }
+' < "$out/llama.$r.raw" > "$out/llama.$r.json"
   else
     (cd "$nodedir" && node llamacpp-bench.mjs "$model" "$np" "$ng" "$th" "$reps" "$depth") > "$out/llama.$r.json"
   fi
